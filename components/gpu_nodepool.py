@@ -1,0 +1,121 @@
+"""The MIG-profiled GPU nodepool: GPU nodes whose GPUs are cut into MIG slices when they are created,
+and what a workload needs to land on one slice of them."""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+import pulumi
+
+from components.mig_nodepool_provider import MigNodepool
+from config.mig_catalogue import GpuFamily, MigProfile, family_of
+
+LABEL_PREFIX = "sks-mig.io"
+# Only pods that tolerate this taint (the model servers) are scheduled on the GPU nodes.
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
+
+class MigGpuNodepoolArgs(TypedDict):
+    """Inputs of a MIG GPU nodepool: where it goes (the cluster's outputs) and what it is."""
+
+    zone: str
+    cluster_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    anti_affinity_group_id: NotRequired[pulumi.Input[str]]
+    instance_type: str
+    """A MIG-capable instance type, e.g. gpurtx6000pro.small."""
+    size: int
+    mig_profile: str
+    """A MIG profile the family's GPU has, e.g. 1g.24gb."""
+    disk_size: int
+    gpus_per_node: NotRequired[int]
+    """GPUs per instance, where the catalogue does not know the instance size."""
+    mig_strategy: NotRequired[Literal["single", "mixed"]]
+    """The device plugin's MIG strategy; SKS uses single."""
+
+
+class MigGpuNodepool(pulumi.ComponentResource):
+    """A GPU nodepool with an NVIDIA MIG profile, and the capacity and placement it offers."""
+
+    nodepool_id: pulumi.Output[str]
+    gpu_model: pulumi.Output[str]
+    mig_profile: pulumi.Output[str]
+    slices_per_gpu: pulumi.Output[int]
+    memory_per_slice_gb: pulumi.Output[int]
+    total_slices: pulumi.Output[int]
+    resource_name: pulumi.Output[str]
+    """The extended resource a pod requests for one slice."""
+    node_selector: pulumi.Output[dict[str, str]]
+    tolerations: pulumi.Output[list[dict[str, str]]]
+
+    def __init__(
+        self, name: str, args: MigGpuNodepoolArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("sks-mig:index:MigGpuNodepool", name, {}, opts)
+        family, profile = _resolve(args["instance_type"], args["mig_profile"])
+        gpus = args.get("gpus_per_node") or family.gpus_per_node(args["instance_type"])
+        if gpus is None:
+            raise ValueError(f"gpus_per_node is required for {args['instance_type']}")
+        strategy = args.get("mig_strategy", "single")
+        placement = {
+            f"{LABEL_PREFIX}/gpu": family.api_key,
+            f"{LABEL_PREFIX}/mig-profile": profile.label_value,
+        }
+        taint = {GPU_TAINT_KEY: "present:NoSchedule"}
+
+        anti_affinity = args.get("anti_affinity_group_id")
+        nodepool = MigNodepool(
+            name,
+            {
+                "zone": args["zone"],
+                "cluster_id": args["cluster_id"],
+                "name": name,
+                "instance_type": args["instance_type"],
+                "size": args["size"],
+                "disk_size": args["disk_size"],
+                "nvidia_mig_profiles": {family.api_key: profile.name},
+                "labels": {**placement, f"{LABEL_PREFIX}/nodepool": name},
+                "taints": taint,
+                "security_group_ids": [args["security_group_id"]],
+                "anti_affinity_group_ids": [anti_affinity] if anti_affinity is not None else [],
+                "description": f"{family.gpu_model} GPUs cut into {profile.name} MIG slices",
+                "timeout_seconds": 1800,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.nodepool_id = nodepool.id
+        self.gpu_model = pulumi.Output.from_input(family.gpu_model)
+        self.mig_profile = pulumi.Output.from_input(profile.name)
+        self.slices_per_gpu = pulumi.Output.from_input(profile.slices_per_gpu)
+        self.memory_per_slice_gb = pulumi.Output.from_input(profile.memory_gb)
+        self.total_slices = pulumi.Output.from_input(args["size"] * gpus * profile.slices_per_gpu)
+        self.resource_name = pulumi.Output.from_input(profile.resource_name(strategy))
+        self.node_selector = pulumi.Output.from_input(placement)
+        self.tolerations = pulumi.Output.from_input(
+            [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+        )
+        self.register_outputs(
+            {
+                "nodepool_id": self.nodepool_id,
+                "gpu_model": self.gpu_model,
+                "mig_profile": self.mig_profile,
+                "slices_per_gpu": self.slices_per_gpu,
+                "memory_per_slice_gb": self.memory_per_slice_gb,
+                "total_slices": self.total_slices,
+                "resource_name": self.resource_name,
+                "node_selector": self.node_selector,
+                "tolerations": self.tolerations,
+            }
+        )
+
+
+def _resolve(instance_type: str, profile_name: str) -> tuple[GpuFamily, MigProfile]:
+    """The family and profile; the stack config checked both, but the component may be reused."""
+    family = family_of(instance_type)
+    if family is None:
+        raise ValueError(f"{instance_type!r} has no MIG-capable GPU")
+    if profile_name not in family.profiles:
+        valid = ", ".join(family.profiles)
+        raise ValueError(f"{profile_name!r} is not a MIG profile of {family.describe()}; valid: {valid}")
+    return family, family.profiles[profile_name]

@@ -1,0 +1,176 @@
+"""The SKS cluster: control plane, node security group, anti-affinity group, system nodepool,
+an admin kubeconfig (secret) and the Kubernetes provider everything downstream deploys through."""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumiverse_exoscale as exoscale
+
+# Ports the SKS nodes need open between themselves, per CNI (Exoscale's SKS documentation):
+# (description, protocol, start port, end port); ICMP rules use type 8 (echo request).
+_KUBELET = ("kubelet: logs, exec and metrics from the control plane", "TCP", 10250, 10250)
+_CNI_RULES: dict[str, list[tuple[str, str, int, int]]] = {
+    "calico": [("calico: VXLAN overlay", "UDP", 4789, 4789)],
+    "cilium": [
+        ("cilium: VXLAN overlay", "UDP", 8472, 8472),
+        ("cilium: health checks", "TCP", 4240, 4240),
+        ("cilium: ICMP echo health probes", "ICMP", 8, 0),
+    ],
+}
+NODE_PORT_RANGE = (30000, 32767)
+
+
+class SksClusterArgs(TypedDict):
+    """Inputs of an SKS cluster; `cni` and `node_port_cidrs` shape which rules exist, so they are plain."""
+
+    zone: str
+    """Exoscale zone, e.g. de-fra-1."""
+    kubernetes_version: NotRequired[str]
+    """Control plane version ("1.36.2"); the API's latest when unset."""
+    service_level: pulumi.Input[str]
+    """starter or pro."""
+    cni: Literal["calico", "cilium"]
+    """The CNI, which decides the node-to-node security group rules."""
+    system_nodepool_instance_type: pulumi.Input[str]
+    system_nodepool_size: pulumi.Input[int]
+    system_nodepool_disk_size: pulumi.Input[int]
+    node_port_cidrs: list[str]
+    """CIDRs that may reach NodePort services; none by default."""
+    labels: NotRequired[dict[str, str]]
+
+
+class SksCluster(pulumi.ComponentResource):
+    """An Exoscale SKS cluster ready for GPU nodepools, with its security group and kubeconfig."""
+
+    cluster_id: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubernetes_version: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    anti_affinity_group_id: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    """Admin kubeconfig (secret)."""
+
+    provider: k8s.Provider
+    """A Kubernetes provider on this cluster; Python users pass it on, other languages use kubeconfig."""
+
+    def __init__(
+        self, name: str, args: SksClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("sks-mig:index:SksCluster", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        zone = args["zone"]
+
+        security_group = exoscale.SecurityGroup(
+            f"{name}-nodes",
+            name=f"{name}-nodes",
+            description=f"SKS nodes of {name}",
+            opts=child,
+        )
+        self._node_rules(name, security_group, args["cni"], args["node_port_cidrs"], child)
+
+        anti_affinity = exoscale.AntiAffinityGroup(
+            f"{name}-system",
+            name=f"{name}-system",
+            description=f"Spreads the system nodes of {name} over hypervisors",
+            opts=child,
+        )
+        cluster = exoscale.SksCluster(
+            name,
+            zone=zone,
+            name=name,
+            description="sks-mig: MIG-partitioned GPU inference",
+            version=args.get("kubernetes_version"),
+            service_level=args["service_level"],
+            cni=args["cni"],
+            # The CCM backs LoadBalancer Services, the CSI driver block-storage PVCs (model caches).
+            exoscale_ccm=True,
+            exoscale_csi=True,
+            metrics_server=True,
+            labels=args.get("labels", {}),
+            opts=child,
+        )
+        exoscale.SksNodepool(
+            f"{name}-system",
+            zone=zone,
+            cluster_id=cluster.id,
+            name=f"{name}-system",
+            description="System nodepool for cluster add-ons",
+            instance_type=args["system_nodepool_instance_type"],
+            size=args["system_nodepool_size"],
+            disk_size=args["system_nodepool_disk_size"],
+            security_group_ids=[security_group.id],
+            anti_affinity_group_ids=[anti_affinity.id],
+            opts=child,
+        )
+        kubeconfig = exoscale.SksKubeconfig(
+            f"{name}-admin",
+            zone=zone,
+            cluster_id=cluster.id,
+            user="kubernetes-admin",
+            groups=["system:masters"],
+            ttl_seconds=30 * 24 * 3600,
+            # Renewed by the next `pulumi up` in the last week of its life.
+            early_renewal_seconds=7 * 24 * 3600,
+            opts=child,
+        )
+
+        self.cluster_id = cluster.id
+        self.endpoint = cluster.endpoint
+        self.kubernetes_version = cluster.version
+        self.security_group_id = security_group.id
+        self.anti_affinity_group_id = anti_affinity.id
+        self.kubeconfig = pulumi.Output.secret(kubeconfig.kubeconfig)
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
+        )
+        self.register_outputs(
+            {
+                "cluster_id": self.cluster_id,
+                "endpoint": self.endpoint,
+                "kubernetes_version": self.kubernetes_version,
+                "security_group_id": self.security_group_id,
+                "anti_affinity_group_id": self.anti_affinity_group_id,
+                "kubeconfig": self.kubeconfig,
+            }
+        )
+
+    @staticmethod
+    def _node_rules(
+        name: str,
+        group: exoscale.SecurityGroup,
+        cni: str,
+        node_port_cidrs: list[str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """Node-to-node rules for kubelet and the CNI, and NodePorts only from the given CIDRs."""
+        for description, protocol, start, end in [_KUBELET, *_CNI_RULES[cni]]:
+            ports = (
+                {"icmp_type": start, "icmp_code": end}
+                if protocol == "ICMP"
+                else {"start_port": start, "end_port": end}
+            )
+            exoscale.SecurityGroupRule(
+                f"{name}-{protocol.lower()}-{start}",
+                security_group_id=group.id,
+                user_security_group_id=group.id,
+                type="INGRESS",
+                protocol=protocol,
+                description=description,
+                opts=child,
+                **ports,
+            )
+        for index, cidr in enumerate(node_port_cidrs):
+            exoscale.SecurityGroupRule(
+                f"{name}-nodeport-{index}",
+                security_group_id=group.id,
+                cidr=cidr,
+                type="INGRESS",
+                protocol="TCP",
+                start_port=NODE_PORT_RANGE[0],
+                end_port=NODE_PORT_RANGE[1],
+                description=f"NodePort services from {cidr}",
+                opts=child,
+            )

@@ -1,0 +1,63 @@
+"""The offline plan, run as a user runs it: `python -m tools.plan [stack]`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools.mock_run import PROJECT_DIR, SECRET_PLACEHOLDER
+from tools.plan import main
+
+pytestmark = pytest.mark.usefixtures("schemas_dir")
+
+
+def test_dev_plan_shows_tree_outputs_capacity_and_passes_its_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dev", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "exoscale:index/sksCluster:SksCluster sks-mig-dev" in out
+    assert "pulumi-python:dynamic/nodepool:MigNodepool gpu-rtx" in out
+    assert "kubeconfig: [secret]" in out
+    assert "GPU 1: vllm-phi #0" in out and "| free | free" in out
+    assert "used 2 of 4, free 2" in out
+    assert "All checks passed." in out
+    manifests = sorted(tmp_path.glob("*.yaml"))
+    kinds = {yaml.safe_load(p.read_text())["kind"] for p in manifests}
+    assert {"Namespace", "StatefulSet", "Service", "NetworkPolicy"} <= kinds
+
+
+def test_plan_masks_secrets_in_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools import mock_run
+
+    config = mock_run.stack_file_config("dev") | {"sks-mig:hfToken": {"secure": "v1:abc"}}
+    monkeypatch.setattr(mock_run, "stack_file_config", lambda stack, project_dir=PROJECT_DIR: config)
+    assert main(["dev", "--out", str(tmp_path)]) == 0
+    written = "".join(p.read_text() for p in tmp_path.glob("*.yaml")) + capsys.readouterr().out
+    assert "[secret]" in written
+    assert SECRET_PLACEHOLDER not in written
+
+
+def test_invalid_config_exits_non_zero_with_the_message_and_no_traceback(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("config", "components", "tools"):
+        shutil.copytree(PROJECT_DIR / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy(PROJECT_DIR / name, project / name)
+    stack = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    stack["config"]["sks-mig:gpuNodepool"]["migProfile"] = "3g.40gb"
+    (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
+    result = subprocess.run([sys.executable, "-m", "tools.plan", "dev"], cwd=project, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert "sks-mig:gpuNodepool.migProfile: '3g.40gb' is not a MIG profile" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unknown_stack_lists_the_stacks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["staging"]) == 1
+    assert "stacks here: a30, dev, prod" in capsys.readouterr().err

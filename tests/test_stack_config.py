@@ -1,0 +1,129 @@
+"""Every invalid value fails before any resource exists, with one message naming key, value and
+what is accepted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import refused
+from tools.mock_run import SECRET_PLACEHOLDER
+
+
+def _with(config: dict[str, Any], key: str, **changes: Any) -> dict[str, Any]:
+    section = f"sks-mig:{key}"
+    config[section] = {**config[section], **changes}
+    return config
+
+
+def test_unknown_mig_profile_names_the_family_and_the_valid_profiles(dev_config: dict[str, Any]) -> None:
+    failure = refused(_with(dev_config, "gpuNodepool", migProfile="3g.40gb"))
+    assert "sks-mig:gpuNodepool.migProfile: '3g.40gb' is not a MIG profile of gpurtx6000pro" in str(failure)
+    assert "valid: 1g.24gb, 1g.24gb+gfx, 1g.24gb+me" in str(failure)
+    assert failure.registered == []
+
+
+def test_profile_of_another_gpu_is_refused(dev_config: dict[str, Any]) -> None:
+    failure = refused(_with(dev_config, "gpuNodepool", instanceType="gpua30.small"))
+    assert "'1g.24gb' is not a MIG profile of gpua30 (A30 24GB); valid: 1g.6gb" in str(failure)
+
+
+def test_instance_type_without_mig_is_refused(dev_config: dict[str, Any]) -> None:
+    failure = refused(_with(dev_config, "gpuNodepool", instanceType="gpu3.small"))
+    assert "sks-mig:gpuNodepool.instanceType: 'gpu3.small' has no MIG-capable GPU" in str(failure)
+    assert "gpua30.<size>, gpurtx6000pro.<size>, gpub300.<size>" in str(failure)
+    assert failure.registered == []
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("gpuNodepool", "size", 0), ("gpuNodepool", "size", -2), ("gpuNodepool", "gpusPerNode", 0)],
+)
+def test_non_positive_sizes_are_refused(dev_config: dict[str, Any], section: str, key: str, value: int) -> None:
+    failure = refused(_with(dev_config, section, **{key: value}))
+    assert f"sks-mig:{section}.{key}: {value} is not accepted: Input should be greater than 0" in str(failure)
+
+
+def test_system_nodepool_size_zero_is_refused(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:cluster"]["systemNodepool"]["size"] = 0
+    assert "sks-mig:cluster.systemNodepool.size: 0 is not accepted" in str(refused(dev_config))
+
+
+def test_duplicate_model_names_are_refused(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:models"][1]["name"] = "vllm-phi"
+    failure = refused(dev_config)
+    assert "sks-mig:models[1].name: 'vllm-phi' is used twice; model names must be unique" in str(failure)
+    assert failure.registered == []
+
+
+def test_non_dns_model_name_is_refused_with_the_rule(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:models"][0]["name"] = "Phi_4"
+    failure = refused(dev_config)
+    assert "sks-mig:models[0].name: 'Phi_4' is not accepted" in str(failure)
+    assert "DNS label" in str(failure)
+
+
+@pytest.mark.parametrize(("key", "value", "accepted"), [("cni", "flannel", "'calico' or 'cilium'"),
+                                                        ("serviceLevel", "gold", "'starter' or 'pro'")])
+def test_unknown_cni_or_service_level_is_refused(dev_config: dict[str, Any], key: str, value: str, accepted: str) -> None:
+    failure = refused(_with(dev_config, "cluster", **{key: value}))
+    assert f"sks-mig:cluster.{key}: '{value}' is not accepted: Input should be {accepted}" in str(failure)
+
+
+@pytest.mark.parametrize("missing", ["sks-mig:zone", "sks-mig:cluster", "sks-mig:gpuNodepool"])
+def test_missing_required_keys_are_named(dev_config: dict[str, Any], missing: str) -> None:
+    del dev_config[missing]
+    assert f"{missing}: required, but not set" in str(refused(dev_config))
+
+
+def test_missing_nested_key_is_named(dev_config: dict[str, Any]) -> None:
+    del dev_config["sks-mig:gpuNodepool"]["migProfile"]
+    assert "sks-mig:gpuNodepool.migProfile: required, but not set" in str(refused(dev_config))
+
+
+def test_misspelt_key_lists_the_valid_keys(dev_config: dict[str, Any]) -> None:
+    failure = refused(_with(dev_config, "gpuNodepool", migProfil="1g.24gb"))
+    assert "sks-mig:gpuNodepool.migProfil: unknown key; valid keys here: name, instanceType" in str(failure)
+
+
+def test_unknown_zone_lists_the_api_zones(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:zone"] = "eu-west-1"
+    assert "sks-mig:zone: 'eu-west-1' is not an Exoscale zone; valid: at-vie-1" in str(refused(dev_config))
+
+
+def test_unknown_instance_size_needs_gpus_per_node(dev_config: dict[str, Any]) -> None:
+    failure = refused(_with(dev_config, "gpuNodepool", instanceType="gpurtx6000pro.large"))
+    assert "sks-mig:gpuNodepool.gpusPerNode: required" in str(failure)
+
+
+def test_bad_node_port_cidr_is_refused(dev_config: dict[str, Any]) -> None:
+    failure = refused(_with(dev_config, "cluster", nodePortCidrs=["10.0.0.1/8"]))
+    assert "sks-mig:cluster.nodePortCidrs: '10.0.0.1/8' is not a network in CIDR form" in str(failure)
+
+
+def test_load_balancer_without_api_key_is_refused(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:models"][0]["expose"] = "LoadBalancer"
+    failure = refused(dev_config)
+    assert "sks-mig:models[0].expose: 'LoadBalancer' puts the server on the internet and needs an API key" in str(failure)
+
+
+def test_load_balancer_with_an_api_key_is_accepted(program: Any, dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:models"][0]["expose"] = "LoadBalancer"
+    dev_config["sks-mig:apiKey"] = {"secure": "v1:encrypted-in-the-stack-file"}
+    run = program("dev", dev_config)
+    services = [r for r in run.of_type("kubernetes:core/v1:Service") if r.inputs["spec"].get("type") == "LoadBalancer"]
+    assert len(services) == 1
+    assert SECRET_PLACEHOLDER not in str([r.inputs for r in run.resources if r.type != "kubernetes:core/v1:Secret"])
+
+
+def test_invalid_json_object_is_a_clear_error(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:cluster"] = "{not json"
+    assert "sks-mig:cluster" in str(refused(dev_config))
+
+
+def test_several_errors_are_reported_together(dev_config: dict[str, Any]) -> None:
+    _with(dev_config, "cluster", cni="flannel")
+    _with(dev_config, "gpuNodepool", size=0)
+    message = str(refused(dev_config))
+    assert "sks-mig:cluster.cni" in message and "sks-mig:gpuNodepool.size" in message

@@ -1,0 +1,122 @@
+"""Checks of what the program registers against the real schemas, shared by the plan and the tests.
+
+- Exoscale resources: inputs against the bridged provider's Pulumi schema (required present, no
+  unknown input, types right).
+- Kubernetes objects: against the official OpenAPI-derived JSON schemas of the cluster's version,
+  in strict mode (unknown fields fail), with `kubernetes-validate`.
+- `Pulumi.yaml`: against Pulumi's project schema.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+from tools.mock_run import PROJECT_DIR, RegisteredResource, reveal
+
+SCHEMAS_DIR = PROJECT_DIR.parent / "shared" / "schemas"
+EXOSCALE_SCHEMA = SCHEMAS_DIR / "pulumiverse-exoscale-0.66.1.schema.json"
+PROJECT_SCHEMA = SCHEMAS_DIR / "pulumi-project.schema.json"
+
+_PULUMI_TO_JSON_TYPES = {"integer": "integer", "number": "number", "string": "string",
+                         "boolean": "boolean", "array": "array", "object": "object"}
+
+
+class SchemasMissing(RuntimeError):
+    """../shared/schemas is not beside the project: the schema checks cannot run."""
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise SchemasMissing(f"{path} not found: clone the project with ../shared beside it")
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+@cache
+def _exoscale_schema() -> dict[str, Any]:
+    return _load(EXOSCALE_SCHEMA)
+
+
+def _to_json_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    """A Pulumi schema property as a JSON schema fragment ($refs to `#/types/...` kept resolvable)."""
+    if "$ref" in spec:
+        # Pulumi writes `#/types/pkg:mod/Name:Name`; as a JSON pointer the "/" must be "~1".
+        token = spec["$ref"].removeprefix("#/types/")
+        return {"$ref": "#/types/" + token.replace("~", "~0").replace("/", "~1")}
+    schema: dict[str, Any] = {}
+    if "type" in spec:
+        schema["type"] = _PULUMI_TO_JSON_TYPES[spec["type"]]
+    if "items" in spec:
+        schema["items"] = _to_json_schema(spec["items"])
+    if "additionalProperties" in spec:
+        schema["additionalProperties"] = _to_json_schema(spec["additionalProperties"])
+    if "properties" in spec:
+        schema["properties"] = {k: _to_json_schema(v) for k, v in spec["properties"].items()}
+        schema["additionalProperties"] = False
+    if spec.get("required"):
+        schema["required"] = spec["required"]
+    return schema
+
+
+def exoscale_input_errors(resource: RegisteredResource) -> list[str]:
+    """Why the bridged provider would refuse these inputs; empty when it would accept them."""
+    schema = _exoscale_schema()
+    spec = schema["resources"].get(resource.type)
+    if spec is None:
+        return [f"{resource.type} is not a resource of pulumiverse-exoscale 0.66.1"]
+    document = {
+        "type": "object",
+        "properties": {k: _to_json_schema(v) for k, v in spec.get("inputProperties", {}).items()},
+        "required": spec.get("requiredInputs", []),
+        "additionalProperties": False,
+        "types": {k: _to_json_schema(v) for k, v in schema["types"].items()},
+    }
+    validator = jsonschema.Draft202012Validator(document)
+    inputs = {k: v for k, v in reveal(resource.inputs).items() if v is not None}
+    return [
+        f"{resource.name} ({resource.type}): {'.'.join(map(str, e.absolute_path)) or 'inputs'}: {e.message}"
+        for e in validator.iter_errors(inputs)
+    ]
+
+
+def kubernetes_manifest(resource: RegisteredResource) -> dict[str, Any]:
+    """The object as it would be applied (secrets revealed only for validation, never printed)."""
+    manifest = {k: v for k, v in reveal(resource.inputs).items() if v is not None}
+    return _drop_nones(manifest)
+
+
+def _drop_nones(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nones(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nones(v) for v in value]
+    return value
+
+
+def kubernetes_errors(resource: RegisteredResource, version: str) -> list[str]:
+    """Why the API server of Kubernetes `version` would refuse this object (strict: unknown fields fail)."""
+    try:
+        kubernetes_validate.validate(kubernetes_manifest(resource), version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        where = ".".join(map(str, error.path)) or "object"
+        return [f"{resource.name} ({resource.type}): {where}: {error.message}"]
+    except kubernetes_validate.utils.SchemaNotFoundError as error:
+        return [f"{resource.name} ({resource.type}): {error}"]
+    return []
+
+
+def project_file_errors(path: Path = PROJECT_DIR / "Pulumi.yaml") -> list[str]:
+    schema = _load(PROJECT_SCHEMA)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{path.name}: {'.'.join(map(str, e.absolute_path)) or 'file'}: {e.message}"
+        for e in validator.iter_errors(document)
+    ]

@@ -1,0 +1,210 @@
+"""Run the real `__main__.py` with a real stack file under Pulumi's mock engine.
+
+No account, no network, no CLI: the program registers its resources with a recording mock
+monitor, which answers as a provider would (ids and the computed outputs the program reads).
+The offline plan and the tests share this one runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import sys
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import struct_pb2
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "sks-mig"
+# How the engine marks a secret value on the wire (pulumi/sdk rpc.py).
+SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
+SECRET_VALUE = rpc._special_secret_sig  # "1b47061264138c4ac30d75fd1eb44270"
+# Stack-file secrets are encrypted with a passphrase we do not have; the plan treats them as set.
+SECRET_PLACEHOLDER = "secret-placeholder-from-offline-plan"
+
+
+@dataclass
+class RegisteredResource:
+    """One resource as the program registered it with the engine."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    protect: bool
+    provider: str
+    inputs: dict[str, Any]  # deserialized; secrets keep the wire wrapper (see is_secret)
+    wire: struct_pb2.Struct  # exactly what the engine received
+    dependencies: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StackOutput:
+    value: Any
+    secret: bool
+
+
+@dataclass
+class StackRun:
+    stack: str
+    resources: list[RegisteredResource]
+    outputs: dict[str, StackOutput]
+
+    def of_type(self, type_: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> RegisteredResource:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_}, found {[r.name for r in found]}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RegisteredResource | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+
+class ProgramFailed(Exception):
+    """The program stopped with an error; `registered` is what it had registered by then."""
+
+    def __init__(self, message: str, registered: list[RegisteredResource]) -> None:
+        super().__init__(message)
+        self.registered = registered
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
+
+
+def reveal(value: Any) -> Any:
+    """The value with every secret wrapper replaced by what it wraps."""
+    if is_secret(value):
+        return reveal(value.get("value"))
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def stack_file_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The `config:` of Pulumi.<stack>.yaml; `secure:` values become a placeholder marked secret."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        stacks = sorted(p.name.split(".")[1] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stacks)}")
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config: dict[str, Any] = document.get("config") or {}
+    return config
+
+
+class _Mocks(pulumi_mocks.Mocks):
+    """Answers like the providers would: an id, the inputs, and the computed outputs read later."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id = str(uuid.UUID(bytes=hashlib.sha256(args.name.encode()).digest()[:16]))
+        outputs = dict(args.inputs)
+        if args.typ == "exoscale:index/sksCluster:SksCluster":
+            zone = args.inputs.get("zone", "zone")
+            outputs["endpoint"] = f"https://{resource_id}.sks-{zone}.exo.io:443"
+            outputs.setdefault("version", "1.36.0")
+        if args.typ == "exoscale:index/sksKubeconfig:SksKubeconfig":
+            outputs["kubeconfig"] = _fake_kubeconfig(resource_id)
+        return resource_id, outputs
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping what each registration carried (parent, protect, wire)."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.registered: list[RegisteredResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            wire = struct_pb2.Struct()
+            wire.CopyFrom(request.object)
+            self.registered.append(
+                RegisteredResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=request.custom,
+                    parent=request.parent,
+                    protect=request.protect,
+                    provider=request.provider,
+                    inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                    wire=wire,
+                    dependencies=list(request.dependencies),
+                )
+            )
+        return response
+
+
+def run_stack(
+    stack: str = "dev",
+    config: Mapping[str, Any] | None = None,
+    project_dir: Path = PROJECT_DIR,
+) -> StackRun:
+    """Run the program for `stack` (its stack file, or `config` instead) and return what it did.
+
+    A program error (invalid config among them) raises `ProgramFailed` with the user's message.
+    """
+    values = stack_file_config(stack, project_dir) if config is None else dict(config)
+    flat: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in values.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value, _ = SECRET_PLACEHOLDER, secret_keys.append(key)
+        flat[key] = value if isinstance(value, str) else json.dumps(value)
+
+    pulumi_settings.ROOT.set(None)
+    monitor = _RecordingMonitor(_Mocks())
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    set_all_config(flat, secret_keys=secret_keys)
+    root = pulumi_settings.get_root_resource()
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    outputs: dict[str, StackOutput] = {}
+
+    async def program() -> None:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        for name, value in getattr(root, "outputs", {}).items():
+            output = pulumi.Output.from_input(value)
+            outputs[name] = StackOutput(await output.future(), await output.is_secret())
+
+    try:
+        _sync_await(run_pulumi_func(program))
+    except pulumi.RunError as error:
+        raise ProgramFailed(str(error), monitor.registered) from None
+    return StackRun(stack=stack, resources=monitor.registered, outputs=outputs)
+
+
+def _fake_kubeconfig(cluster_id: str) -> str:
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {cluster_id}\n  cluster:\n"
+        f"    server: https://{cluster_id}.sks.exo.io:443\n"
+        "    certificate-authority-data: b2ZmbGluZS1wbGFu\n"
+        f"users:\n- name: kubernetes-admin\n  user:\n"
+        "    client-certificate-data: b2ZmbGluZS1wbGFu\n    client-key-data: b2ZmbGluZS1wbGFu\n"
+        f"contexts:\n- name: admin\n  context: {{cluster: {cluster_id}, user: kubernetes-admin}}\n"
+        "current-context: admin\n"
+    )

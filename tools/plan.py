@@ -1,0 +1,201 @@
+"""The offline plan: what `pulumi up -s <stack>` would create, with no account and no network.
+
+    python -m tools.plan [STACK] [--out DIR]
+
+Runs the real `__main__.py` with the real `Pulumi.<STACK>.yaml` under Pulumi's mock engine, checks
+every Exoscale resource against the bridged provider's schema and every Kubernetes object against
+the cluster version's schema, prints the resource tree, the stack outputs (secrets as [secret]) and
+the MIG capacity per GPU, and writes the Kubernetes manifests to DIR for review.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.checks import (
+    SchemasMissing,
+    exoscale_input_errors,
+    kubernetes_errors,
+    kubernetes_manifest,
+    project_file_errors,
+)
+from tools.mock_run import (
+    PROJECT_DIR,
+    ProgramFailed,
+    RegisteredResource,
+    StackRun,
+    is_secret,
+    run_stack,
+)
+
+SECRET_SHOWN_AS = "[secret]"
+
+# The inputs worth a reviewer's eye, per type; everything else is in the written manifests.
+_SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
+    "exoscale:index/sksCluster:SksCluster": ("zone", "version", "serviceLevel", "cni", "exoscaleCcm", "exoscaleCsi"),
+    "exoscale:index/securityGroupRule:SecurityGroupRule": ("protocol", "startPort", "endPort", "icmpType", "cidr", "description"),
+    "exoscale:index/sksNodepool:SksNodepool": ("instanceType", "size", "diskSize"),
+    "exoscale:index/sksKubeconfig:SksKubeconfig": ("user", "groups", "ttlSeconds"),
+    "pulumi-python:dynamic/nodepool:MigNodepool": ("instance_type", "size", "disk_size", "nvidia_mig_profiles", "taints"),
+    "pulumi:providers:kubernetes": ("kubeconfig",),
+}
+
+
+def masked(value: Any) -> Any:
+    """The value with every secret shown as [secret] (and the wire's 2.0 shown as 2)."""
+    if is_secret(value):
+        return SECRET_SHOWN_AS
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+def _summary(resource: RegisteredResource) -> str:
+    if resource.type.startswith("kubernetes:"):
+        metadata = resource.inputs.get("metadata") or {}
+        return f"{resource.inputs.get('kind', '')} {metadata.get('name', resource.name)}"
+    keys = _SHOWN_INPUTS.get(resource.type, ())
+    shown = masked({k: resource.inputs[k] for k in keys if resource.inputs.get(k) is not None})
+    return "  ".join(f"{k}={v}" for k, v in shown.items())
+
+
+def resource_tree(run: StackRun) -> list[str]:
+    children: dict[str, list[RegisteredResource]] = {}
+    for resource in run.resources:
+        children.setdefault(resource.parent, []).append(resource)
+    roots = [r for r in run.resources if run.by_urn(r.parent) is None]
+    lines: list[str] = []
+
+    def walk(resource: RegisteredResource, prefix: str, last: bool) -> None:
+        branch = "└─ " if last else "├─ "
+        flags = " [protect]" if resource.protect else ""
+        lines.append(f"{prefix}{branch}{resource.type} {resource.name}{flags}  {_summary(resource)}".rstrip())
+        kids = children.get(resource.urn, [])
+        for index, kid in enumerate(kids):
+            walk(kid, prefix + ("   " if last else "│  "), index == len(kids) - 1)
+
+    for index, root in enumerate(roots):
+        walk(root, "", index == len(roots) - 1)
+    return lines
+
+
+def capacity_view(run: StackRun) -> list[str]:
+    """Slices per GPU and one possible placement of the model servers' replicas on them."""
+    capacity = run.outputs["migCapacity"].value
+    use: dict[str, dict[str, Any]] = run.outputs["sliceUse"].value
+    per_gpu, total = int(capacity["slicesPerGpu"]), int(capacity["totalSlices"])
+    memory = capacity["memoryPerSliceGb"]
+    replicas = [
+        f"{name} #{i} ({server['estimatedMemoryGb']}/{memory} GB)"
+        for name, server in use.items()
+        for i in range(int(server["replicas"]))
+    ]
+    lines = [
+        f"{capacity['gpuModel']} on {capacity['migProfile']}: {per_gpu} slice(s) of {memory} GB per GPU, "
+        f"{total} in all; pods request {capacity['resourceName']}: 1",
+    ]
+    slots = replicas + ["free"] * (total - len(replicas))
+    for gpu in range(math.ceil(total / per_gpu) if per_gpu else 0):
+        cells = slots[gpu * per_gpu : (gpu + 1) * per_gpu]
+        lines.append(f"  GPU {gpu + 1}: " + " | ".join(cells))
+    lines.append(f"  used {len(replicas)} of {total}, free {total - len(replicas)} "
+                 "(the scheduler picks the real slices; this is one placement)")
+    for name, server in use.items():
+        if server.get("contextReducedFrom"):
+            lines.append(
+                f"  note: {name}: the native context {server['contextReducedFrom']} does not fit the slice; "
+                f"vLLM gets --max-model-len {server['maxModelLen']}"
+            )
+    return lines
+
+
+def check(run: StackRun) -> tuple[list[str], list[str]]:
+    """(what was checked, what failed) against the real schemas."""
+    version = ".".join(str(run.outputs["kubernetesVersion"].value).split(".")[:2])
+    exoscale = [r for r in run.resources if r.type.startswith("exoscale:")]
+    kubernetes = [r for r in run.resources if r.type.startswith("kubernetes:")]
+    errors = [e for r in exoscale for e in exoscale_input_errors(r)]
+    errors += [e for r in kubernetes for e in kubernetes_errors(r, version)]
+    errors += project_file_errors()
+    done = [
+        f"{len(exoscale)} Exoscale resources against pulumiverse-exoscale 0.66.1's schema",
+        f"{len(kubernetes)} Kubernetes objects against the Kubernetes {version} schemas (strict)",
+        "Pulumi.yaml against Pulumi's project schema",
+    ]
+    return done, errors
+
+
+def write_manifests(run: StackRun, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.yaml"):
+        old.unlink()
+    kubernetes = [r for r in run.resources if r.type.startswith("kubernetes:")]
+    for index, resource in enumerate(kubernetes):
+        manifest = kubernetes_manifest(resource)
+        # Secrets are written masked: the folder is for review, never for kubectl apply.
+        manifest = masked(_masked_like(resource.inputs, manifest))
+        name = f"{index:02d}-{manifest.get('kind', 'object').lower()}-{resource.name}.yaml"
+        (out / name).write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    return len(kubernetes)
+
+
+def _masked_like(wire: Any, plain: Any) -> Any:
+    """`plain` with [secret] wherever `wire` holds a secret."""
+    if is_secret(wire):
+        return SECRET_SHOWN_AS
+    if isinstance(wire, dict) and isinstance(plain, dict):
+        return {k: _masked_like(wire.get(k), v) for k, v in plain.items()}
+    if isinstance(wire, list) and isinstance(plain, list):
+        return [_masked_like(w, p) for w, p in zip(wire, plain, strict=False)]
+    return plain
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", nargs="?", default="dev", help="stack name: Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--out", type=Path, help="folder for the manifests (default plan-out/<stack>)")
+    args = parser.parse_args(argv)
+    try:
+        run = run_stack(args.stack)
+    except (ProgramFailed, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+    print(f"sks-mig offline plan for stack '{args.stack}': what `pulumi up -s {args.stack}` would create")
+    print("(Pulumi's mock engine ran the real program; nothing was created and no account was used)\n")
+    print(f"Resources ({len(run.resources)}):")
+    print("\n".join(resource_tree(run)))
+    print("\nStack outputs:")
+    for name, output in run.outputs.items():
+        print(f"  {name}: {SECRET_SHOWN_AS if output.secret else masked(output.value)}")
+    print("\nMIG capacity:")
+    print("\n".join(capacity_view(run)))
+
+    out = args.out or PROJECT_DIR / "plan-out" / args.stack
+    count = write_manifests(run, out)
+    print(f"\nKubernetes manifests: {count} written to {out} (secrets masked)")
+    try:
+        done, errors = check(run)
+    except SchemasMissing as error:
+        print(f"\nchecks: NOT RUN: {error}", file=sys.stderr)
+        return 1
+    print("Checked: " + "; ".join(done))
+    if errors:
+        print("\n".join(f"  error: {e}" for e in errors), file=sys.stderr)
+        return 1
+    print("All checks passed.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
