@@ -5,8 +5,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.gpu_nodepool import MigGpuNodepool
-from components.sks_cluster import SksCluster
-from components.vllm_service import VllmService
+from components.sks_cluster import SksCluster, SksClusterArgs
+from components.vllm_service import VllmService, VllmServiceArgs
 from config.memory_fit import startup_budget_seconds
 from config.stack_config import ConfigError, read_stack_config
 
@@ -18,21 +18,19 @@ except ConfigError as error:
 hf_token, api_key = config.get_secret("hfToken"), config.get_secret("apiKey")
 production = pulumi.ResourceOptions(protect=stack.environment == "prod")
 
-cluster = SksCluster(
-    stack.cluster.name,
-    {
-        "zone": stack.zone,
-        **({"kubernetes_version": v} if (v := stack.cluster.kubernetes_version) else {}),
-        "service_level": stack.cluster.service_level,
-        "cni": stack.cluster.cni,
-        "system_nodepool_instance_type": stack.cluster.system_nodepool.instance_type,
-        "system_nodepool_size": stack.cluster.system_nodepool.size,
-        "system_nodepool_disk_size": stack.cluster.system_nodepool.disk_size,
-        "node_port_cidrs": stack.cluster.node_port_cidrs,
-        "labels": {"environment": stack.environment, "app.kubernetes.io/managed-by": "sks-mig"},
-    },
-    opts=production,
-)
+cluster_args: SksClusterArgs = {
+    "zone": stack.zone,
+    "service_level": stack.cluster.service_level,
+    "cni": stack.cluster.cni,
+    "system_nodepool_instance_type": stack.cluster.system_nodepool.instance_type,
+    "system_nodepool_size": stack.cluster.system_nodepool.size,
+    "system_nodepool_disk_size": stack.cluster.system_nodepool.disk_size,
+    "node_port_cidrs": stack.cluster.node_port_cidrs,
+    "labels": {"environment": stack.environment, "app.kubernetes.io/managed-by": "sks-mig"},
+}
+if stack.cluster.kubernetes_version:
+    cluster_args["kubernetes_version"] = stack.cluster.kubernetes_version
+cluster = SksCluster(stack.cluster.name, cluster_args, opts=production)
 
 gpu = MigGpuNodepool(
     stack.gpu_nodepool.name,
@@ -64,34 +62,37 @@ namespace = k8s.core.v1.Namespace(
 servers: dict[str, VllmService] = {}
 for server in stack.models:
     fit = stack.fit(server)
+    server_args: VllmServiceArgs = {
+        "namespace": namespace.metadata.name,
+        "model": server.model,
+        "served_model_name": server.served_name,
+        "replicas": server.replicas,
+        "max_model_len": fit.max_model_len,
+        "gpu_memory_utilization": server.gpu_memory_utilization,
+        "max_num_seqs": server.max_num_seqs,
+        "dtype": server.dtype,
+        "image": server.image,
+        "extra_args": server.extra_args,
+        "env": server.env,
+        "cache_size": server.cache_size,
+        "expose": server.expose,
+        "allowed_namespaces": server.allowed_namespaces,
+        "weights_gb": fit.weights_gb,
+        "estimated_memory_gb": fit.total_gb,
+        "startup_budget_seconds": startup_budget_seconds(fit.weights_gb),
+        "mig_profile": gpu.mig_profile,
+        "slice_memory_gb": gpu.memory_per_slice_gb,
+        "resource_name": gpu.resource_name,
+        "node_selector": gpu.node_selector,
+        "tolerations": gpu.tolerations,
+    }
+    if hf_token is not None:
+        server_args["hf_token"] = hf_token
+    if api_key is not None:
+        server_args["api_key"] = api_key
     servers[server.name] = VllmService(
         server.name,
-        {
-            "namespace": namespace.metadata.name,
-            "model": server.model,
-            "served_model_name": server.served_name,
-            "replicas": server.replicas,
-            "max_model_len": fit.max_model_len,
-            "gpu_memory_utilization": server.gpu_memory_utilization,
-            "max_num_seqs": server.max_num_seqs,
-            "dtype": server.dtype,
-            "image": server.image,
-            "extra_args": server.extra_args,
-            "env": server.env,
-            "cache_size": server.cache_size,
-            "expose": server.expose,
-            "allowed_namespaces": server.allowed_namespaces,
-            "weights_gb": fit.weights_gb,
-            "estimated_memory_gb": fit.total_gb,
-            "startup_budget_seconds": startup_budget_seconds(fit.weights_gb),
-            "mig_profile": gpu.mig_profile,
-            "slice_memory_gb": gpu.memory_per_slice_gb,
-            "resource_name": gpu.resource_name,
-            "node_selector": gpu.node_selector,
-            "tolerations": gpu.tolerations,
-            **({"hf_token": hf_token} if hf_token is not None else {}),
-            **({"api_key": api_key} if api_key is not None else {}),
-        },
+        server_args,
         opts=pulumi.ResourceOptions(provider=cluster.provider, depends_on=[gpu]),
     )
 

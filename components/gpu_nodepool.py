@@ -1,9 +1,7 @@
 """The MIG-profiled GPU nodepool: GPU nodes whose GPUs are cut into MIG slices when they are created,
 and what a workload needs to land on one slice of them."""
 
-from __future__ import annotations
-
-from typing import Literal, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 
@@ -30,8 +28,8 @@ class MigGpuNodepoolArgs(TypedDict):
     disk_size: int
     gpus_per_node: NotRequired[int]
     """GPUs per instance, where the catalogue does not know the instance size."""
-    mig_strategy: NotRequired[Literal["single", "mixed"]]
-    """The device plugin's MIG strategy; SKS uses single."""
+    mig_strategy: NotRequired[str]
+    """The device plugin's MIG strategy: single (what SKS uses) or mixed."""
 
 
 class MigGpuNodepool(pulumi.ComponentResource):

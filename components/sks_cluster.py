@@ -1,9 +1,7 @@
 """The SKS cluster: control plane, node security group, anti-affinity group, system nodepool,
 an admin kubeconfig (secret) and the Kubernetes provider everything downstream deploys through."""
 
-from __future__ import annotations
-
-from typing import Literal, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,8 +30,8 @@ class SksClusterArgs(TypedDict):
     """Control plane version ("1.36.2"); the API's latest when unset."""
     service_level: pulumi.Input[str]
     """starter or pro."""
-    cni: Literal["calico", "cilium"]
-    """The CNI, which decides the node-to-node security group rules."""
+    cni: str
+    """calico or cilium: decides the node-to-node security group rules."""
     system_nodepool_instance_type: pulumi.Input[str]
     system_nodepool_size: pulumi.Input[int]
     system_nodepool_disk_size: pulumi.Input[int]
@@ -147,11 +145,7 @@ class SksCluster(pulumi.ComponentResource):
     ) -> None:
         """Node-to-node rules for kubelet and the CNI, and NodePorts only from the given CIDRs."""
         for description, protocol, start, end in [_KUBELET, *_CNI_RULES[cni]]:
-            ports = (
-                {"icmp_type": start, "icmp_code": end}
-                if protocol == "ICMP"
-                else {"start_port": start, "end_port": end}
-            )
+            icmp = protocol == "ICMP"
             exoscale.SecurityGroupRule(
                 f"{name}-{protocol.lower()}-{start}",
                 security_group_id=group.id,
@@ -159,8 +153,11 @@ class SksCluster(pulumi.ComponentResource):
                 type="INGRESS",
                 protocol=protocol,
                 description=description,
+                start_port=None if icmp else start,
+                end_port=None if icmp else end,
+                icmp_type=start if icmp else None,
+                icmp_code=end if icmp else None,
                 opts=child,
-                **ports,
             )
         for index, cidr in enumerate(node_port_cidrs):
             exoscale.SecurityGroupRule(

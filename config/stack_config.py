@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import pulumi
 from pydantic import (
@@ -77,7 +77,7 @@ class ClusterConfig(_Section):
             try:
                 ipaddress.ip_network(cidr, strict=True)
             except ValueError:
-                raise ValueError(f"{cidr!r} is not a network in CIDR form, e.g. 203.0.113.0/24")
+                raise ValueError(f"{cidr!r} is not a network in CIDR form, e.g. 203.0.113.0/24") from None
         return cidrs
 
     @property
@@ -121,7 +121,8 @@ class ArchitectureConfig(_Section):
 
 
 class ModelServerConfig(_Section):
-    name: DnsLabel
+    # 52, not 63: a StatefulSet's pods carry the label controller-revision-hash=<name>-<10 chars>.
+    name: Annotated[str, StringConstraints(pattern=_DNS_LABEL, max_length=52)]
     model: HuggingFaceId
     served_model_name: str | None = None
     replicas: int = Field(1, ge=0)
@@ -245,7 +246,7 @@ class StackConfig(_Section):
         return self._fits[server.name]
 
 
-def _fail(key: str, message: str) -> Any:
+def _fail(key: str, message: str) -> NoReturn:
     raise ConfigError(f"{NAMESPACE}:{key}: {message}")
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from google.protobuf.struct_pb2 import Struct
+
 from tools.checks import exoscale_input_errors, kubernetes_errors, project_file_errors
 from tools.mock_run import RegisteredResource, stack_file_config
 
@@ -39,7 +41,7 @@ def test_the_exoscale_check_catches_a_wrong_input() -> None:
     bad = RegisteredResource(
         urn="u", type="exoscale:index/sksNodepool:SksNodepool", name="np", custom=True, parent="",
         protect=False, provider="", inputs={"zone": "de-fra-1", "size": "two", "migProfile": "1g.24gb"},
-        wire=None,  # type: ignore[arg-type]
+        wire=Struct(),
     )
     errors = "\n".join(exoscale_input_errors(bad))
     assert "'clusterId' is a required property" in errors
@@ -52,7 +54,7 @@ def test_the_kubernetes_check_catches_an_unknown_field() -> None:
         urn="u", type="kubernetes:core/v1:Service", name="svc", custom=True, parent="", protect=False,
         provider="", inputs={"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
                              "spec": {"ports": [{"port": 8000}], "publish": True}},
-        wire=None,  # type: ignore[arg-type]
+        wire=Struct(),
     )
     assert "publish" in "\n".join(kubernetes_errors(bad, "1.36"))
 

@@ -172,7 +172,8 @@ def run_stack(
     secret_keys: list[str] = []
     for key, value in values.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
-            value, _ = SECRET_PLACEHOLDER, secret_keys.append(key)
+            secret_keys.append(key)
+            value = SECRET_PLACEHOLDER
         flat[key] = value if isinstance(value, str) else json.dumps(value)
 
     pulumi_settings.ROOT.set(None)

@@ -63,7 +63,16 @@ def masked(value: Any) -> Any:
 def _summary(resource: RegisteredResource) -> str:
     if resource.type.startswith("kubernetes:"):
         metadata = resource.inputs.get("metadata") or {}
-        return f"{resource.inputs.get('kind', '')} {metadata.get('name', resource.name)}"
+        text = f"{resource.inputs.get('kind', '')} {metadata.get('name', resource.name)}"
+        spec = resource.inputs.get("spec") or {}
+        if resource.type == "kubernetes:apps/v1:StatefulSet":
+            container = spec["template"]["spec"]["containers"][0]
+            limits = masked(container.get("resources", {}).get("limits", {}))
+            text += f"  replicas={masked(spec.get('replicas'))}  image={container['image']}  limits={limits}"
+        elif resource.type == "kubernetes:core/v1:Service":
+            headless = spec.get("clusterIP") == "None"
+            text += f"  type={'headless' if headless else spec.get('type') or 'ClusterIP'}"
+        return text
     keys = _SHOWN_INPUTS.get(resource.type, ())
     shown = masked({k: resource.inputs[k] for k in keys if resource.inputs.get(k) is not None})
     return "  ".join(f"{k}={v}" for k, v in shown.items())

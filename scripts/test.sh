@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Lint, type-check and test; what CI runs.
+source "$(dirname "$0")/setup.sh"
+ruff check .
+mypy
+exec python -m pytest

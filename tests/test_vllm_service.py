@@ -1,0 +1,471 @@
+"""VllmService under Pulumi's mocks: what it asks Kubernetes for, as the user would check it.
+
+The component is registered with the seed article's setup (Qwen2.5-7B-Instruct on an RTX PRO 6000
+1g.24gb slice, device plugin strategy single) and the recorded inputs are read back as manifests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes_validate
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.vllm_service import VllmService, VllmServiceArgs
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
+HF_TOKEN = "hf_plain_token_3c9e"
+API_KEY = "sk_plain_key_77b1"
+NAMESPACE = "inference"
+MODEL = "Qwen/Qwen2.5-7B-Instruct"
+NODE_SELECTOR = {"sks-mig.io/gpu": "rtxpro6000.96gb", "sks-mig.io/mig-profile": "1g.24gb"}
+TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+@dataclass
+class Registration:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every resource registration; Kubernetes objects come back as they went in."""
+
+    def __init__(self) -> None:
+        self.registrations: list[Registration] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registrations.append(Registration(args.typ, args.name, args.inputs, args.provider or ""))
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+@pytest.fixture
+def mocks() -> Iterator[RecordingMocks]:
+    recorder = RecordingMocks()
+    pulumi.runtime.set_mocks(recorder, preview=False)
+    yield recorder
+
+
+@dataclass
+class Deployment:
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    def of(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.typ == typ]
+
+    def one(self, typ: str, name: str) -> dict[str, Any]:
+        matches = [r for r in self.of(typ) if r.name == name]
+        assert len(matches) == 1, f"expected one {typ} named {name}, got {len(matches)}"
+        return matches[0].inputs
+
+    @property
+    def statefulset(self) -> dict[str, Any]:
+        return self.one("kubernetes:apps/v1:StatefulSet", "qwen")
+
+    @property
+    def pod(self) -> dict[str, Any]:
+        spec: dict[str, Any] = self.statefulset["spec"]["template"]["spec"]
+        return spec
+
+    @property
+    def container(self) -> dict[str, Any]:
+        containers: list[dict[str, Any]] = self.pod["containers"]
+        assert len(containers) == 1
+        return containers[0]
+
+    @property
+    def kubernetes_objects(self) -> list[Registration]:
+        return [r for r in self.registrations if r.typ.startswith("kubernetes:")]
+
+
+def typical_args(**overrides: Any) -> VllmServiceArgs:
+    args: dict[str, Any] = {
+        "namespace": NAMESPACE,
+        "model": MODEL,
+        "served_model_name": "qwen",
+        "replicas": 2,
+        "max_model_len": 16384,
+        "gpu_memory_utilization": 0.9,
+        "max_num_seqs": 16,
+        "dtype": "auto",
+        "image": "vllm/vllm-openai:v0.22.1-cu129-ubuntu2404",
+        "extra_args": ["--enable-prefix-caching"],
+        "env": {},
+        "cache_size": "50Gi",
+        "expose": "ClusterIP",
+        "allowed_namespaces": ["apps"],
+        "weights_gb": 15.23,
+        "estimated_memory_gb": 20.5,
+        "startup_budget_seconds": 349,
+        # As MigGpuNodepool hands them over: Outputs.
+        "mig_profile": pulumi.Output.from_input("1g.24gb"),
+        "slice_memory_gb": pulumi.Output.from_input(24),
+        "resource_name": pulumi.Output.from_input("nvidia.com/gpu"),
+        "node_selector": pulumi.Output.from_input(NODE_SELECTOR),
+        "tolerations": pulumi.Output.from_input(TOLERATIONS),
+        "hf_token": pulumi.Output.secret(HF_TOKEN),
+        "api_key": pulumi.Output.secret(API_KEY),
+    }
+    args.update(overrides)
+    for key in [k for k, v in args.items() if v is None]:
+        del args[key]
+    return args  # type: ignore[return-value]
+
+
+def deploy(mocks: RecordingMocks, **overrides: Any) -> Deployment:
+    """Register one VllmService named `qwen` and wait for every registration and its outputs."""
+    outputs: dict[str, Any] = {}
+    first = len(mocks.registrations)
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[None]:
+        provider = k8s.Provider("cluster", kubeconfig="{}")
+        server = VllmService("qwen", typical_args(**overrides), pulumi.ResourceOptions(provider=provider))
+        names = ["service_name", "url", "served_model_name", "estimated_memory_gb"]
+        return pulumi.Output.all(*(getattr(server, n) for n in names)).apply(
+            lambda values: outputs.update(zip(names, values, strict=True))
+        )
+
+    program()
+    return Deployment(mocks.registrations[first:], outputs)
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_MARK
+
+
+def unwrap(value: Any) -> Any:
+    """The value with every secret wrapper replaced by what it wraps, and the mock engine's
+    floats (every number crosses the wire as one) back to integers where they are whole."""
+    if is_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string outside a secret wrapper (keys included)."""
+    if is_secret(value):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from plain_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from plain_strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def manifest(registration: Registration) -> dict[str, Any]:
+    """The Kubernetes object a `kubernetes:<group>/<version>:<Kind>` registration describes."""
+    _, group_version, kind = registration.typ.split(":")
+    obj: dict[str, Any] = unwrap(registration.inputs)
+    obj["apiVersion"] = group_version.removeprefix("core/")
+    obj["kind"] = kind
+    return obj
+
+
+def flag(args: list[str], name: str) -> str:
+    assert args.count(name) == 1, f"{name} given {args.count(name)} times in {args}"
+    return args[args.index(name) + 1]
+
+
+# --- the slice ---------------------------------------------------------------------------------
+
+
+def test_requests_exactly_one_slice_of_the_nodepool_resource(mocks: RecordingMocks) -> None:
+    limits = deploy(mocks).container["resources"]["limits"]
+    assert {k: v for k, v in limits.items() if k.startswith("nvidia.com/")} == {"nvidia.com/gpu": "1"}
+    assert set(limits) == {"nvidia.com/gpu", "memory"}
+
+
+def test_mixed_strategy_resource_name_is_used_as_given(mocks: RecordingMocks) -> None:
+    resource = pulumi.Output.from_input("nvidia.com/mig-1g.24gb")
+    limits = deploy(mocks, resource_name=resource).container["resources"]["limits"]
+    assert {k: v for k, v in limits.items() if k.startswith("nvidia.com/")} == {"nvidia.com/mig-1g.24gb": "1"}
+
+
+def test_lands_on_the_gpu_nodepool(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks)
+    assert deployment.pod["nodeSelector"] == NODE_SELECTOR
+    assert deployment.pod["tolerations"] == TOLERATIONS
+    assert deployment.container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi"}
+
+
+# --- the vLLM command line and environment -----------------------------------------------------
+
+
+def test_model_first_then_explicit_memory_flags(mocks: RecordingMocks) -> None:
+    container = deploy(mocks).container
+    args = container["args"]
+    assert args[0] == MODEL
+    assert flag(args, "--served-model-name") == "qwen"
+    assert flag(args, "--max-model-len") == "16384"
+    assert flag(args, "--gpu-memory-utilization") == "0.9"
+    assert flag(args, "--max-num-seqs") == "16"
+    assert flag(args, "--port") == "8000"
+    assert "--dtype" not in args  # auto: vLLM's own choice
+    assert args[-1] == "--enable-prefix-caching"  # extra args last
+    assert not any(a.startswith("--api-key") for a in args)
+    assert "command" not in container  # the image's `vllm serve` entrypoint
+
+
+def test_dtype_passed_when_not_auto(mocks: RecordingMocks) -> None:
+    assert flag(deploy(mocks, dtype="bfloat16").container["args"], "--dtype") == "bfloat16"
+
+
+def test_service_links_off_and_no_api_token(mocks: RecordingMocks) -> None:
+    pod = deploy(mocks).pod
+    assert pod["enableServiceLinks"] is False
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_environment_and_allocator_override(mocks: RecordingMocks) -> None:
+    env = {e["name"]: e.get("value") for e in deploy(mocks).container["env"]}
+    assert env["HF_HOME"] == "/data/models"
+    assert env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:False"
+
+    custom = {"PYTORCH_CUDA_ALLOC_CONF": "garbage_collection_threshold:0.8", "FOO": "bar"}
+    entries = deploy(mocks, env=custom).container["env"]
+    names = [e["name"] for e in entries]
+    assert names.count("PYTORCH_CUDA_ALLOC_CONF") == 1
+    assert {e["name"]: e.get("value") for e in entries}["PYTORCH_CUDA_ALLOC_CONF"] == (
+        "garbage_collection_threshold:0.8"
+    )
+    assert "FOO" in names
+
+
+# --- storage, probes, shutdown -----------------------------------------------------------------
+
+
+def test_each_replica_gets_its_own_model_cache(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks)
+    (claim,) = deployment.statefulset["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    mounts = {m["name"]: m["mountPath"] for m in deployment.container["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == "/data/models"
+    # Not a shared pod volume: the claim comes from the template, one per replica.
+    assert claim["metadata"]["name"] not in {v["name"] for v in deployment.pod["volumes"]}
+    shm = next(v for v in deployment.pod["volumes"] if mounts.get(v["name"]) == "/dev/shm")
+    assert shm["emptyDir"]["medium"] == "Memory" and shm["emptyDir"]["sizeLimit"]
+
+
+@pytest.mark.parametrize("budget", [349, 1200, 5])
+def test_startup_probe_allows_the_startup_budget(mocks: RecordingMocks, budget: int) -> None:
+    probe = deploy(mocks, startup_budget_seconds=budget).container["startupProbe"]
+    assert probe["httpGet"]["path"] == "/health"
+    allowed = probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
+    assert allowed >= budget
+    assert allowed < budget + 2 * probe["periodSeconds"] + 30  # not wildly more either
+
+
+def test_readiness_and_liveness_on_health_with_patient_liveness(mocks: RecordingMocks) -> None:
+    container = deploy(mocks).container
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["livenessProbe"]["timeoutSeconds"] >= 5
+
+
+def test_shutdown_drains_within_the_grace_period(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks)
+    pre_stop = deployment.container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    drain = int(flag(deployment.container["args"], "--shutdown-timeout"))
+    assert deployment.pod["terminationGracePeriodSeconds"] > pre_stop + drain
+
+
+def test_no_shutdown_timeout_flag_for_an_older_vllm(mocks: RecordingMocks) -> None:
+    args = deploy(mocks, image="vllm/vllm-openai:v0.10.1").container["args"]
+    assert "--shutdown-timeout" not in args
+
+
+def test_rollout_replaces_pod_by_pod(mocks: RecordingMocks) -> None:
+    spec = deploy(mocks).statefulset["spec"]
+    assert spec["updateStrategy"]["type"] == "RollingUpdate"
+    assert spec["replicas"] == 2
+
+
+# --- security ----------------------------------------------------------------------------------
+
+
+def test_container_is_locked_down(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks)
+    assert deployment.pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    context = deployment.container["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    if context.get("readOnlyRootFilesystem"):
+        mounts = {m["mountPath"] for m in deployment.container["volumeMounts"]}
+        home = {e["name"]: e.get("value") for e in deployment.container["env"]}["HOME"]
+        assert {"/tmp", "/dev/shm", "/data/models", home} <= mounts
+
+
+def test_network_policy_admits_only_own_and_allowed_namespaces(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks, allowed_namespaces=["apps", "monitoring"])
+    policy = deployment.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "qwen")["spec"]
+    pod_labels = deployment.statefulset["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert rule["from"] == [
+        {"podSelector": {}},  # its own namespace
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "apps"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+    ]
+
+
+def test_load_balancer_is_reachable_from_outside_on_8000_only(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks, expose="LoadBalancer")
+    service = deployment.one("kubernetes:core/v1:Service", "qwen")
+    assert service["spec"]["type"] == "LoadBalancer"
+    policy = deployment.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "qwen")["spec"]
+    assert len(policy["ingress"]) == 2
+    outside = policy["ingress"][1]
+    assert outside["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    assert outside["ports"] == [{"port": 8000, "protocol": "TCP"}]
+
+
+def test_secrets_stay_secret(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks)
+    token = deployment.one("kubernetes:core/v1:Secret", "qwen-hf-token")
+    key = deployment.one("kubernetes:core/v1:Secret", "qwen-api-key")
+    assert token["metadata"]["name"] == "qwen-hf-token"
+    assert key["metadata"]["name"] == "qwen-api-key"
+    assert unwrap(token["stringData"]) == {"token": HF_TOKEN}
+    assert unwrap(key["stringData"]) == {"key": API_KEY}
+    for secret in (token, key):
+        data = secret["stringData"]
+        assert is_secret(data) or all(is_secret(v) for v in data.values())
+
+    env = {e["name"]: e for e in deployment.container["env"]}
+    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "qwen-hf-token", "key": "token"}
+    assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "qwen-api-key",
+        "key": "key",
+    }
+
+    for registration in deployment.registrations:
+        for text in plain_strings(registration.inputs):
+            assert HF_TOKEN not in text and API_KEY not in text, (
+                f"plain secret in {registration.typ} {registration.name}"
+            )
+
+
+def test_without_secrets_nothing_secret_is_created(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks, hf_token=None, api_key=None)
+    assert deployment.of("kubernetes:core/v1:Secret") == []
+    names = {e["name"] for e in deployment.container["env"]}
+    assert not names & {"HF_TOKEN", "VLLM_API_KEY"}
+    annotations = deployment.statefulset["metadata"]["annotations"]
+    assert annotations["sks-mig.io/requires-api-key"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"expose": "LoadBalancer", "api_key": None}, "api_key"),
+        ({"extra_args": ["--api-key=abc"]}, "--api-key"),
+        ({"extra_args": ["--port", "9000"]}, "--port"),
+        ({"env": {"HF_TOKEN": "abc"}}, "HF_TOKEN"),
+    ],
+)
+def test_refuses_unsafe_arguments(mocks: RecordingMocks, overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        VllmService("qwen", typical_args(**overrides))
+
+
+def test_refuses_a_name_too_long_for_a_statefulset(mocks: RecordingMocks) -> None:
+    with pytest.raises(ValueError, match="DNS label"):
+        VllmService("a" * 53, typical_args())
+
+
+# --- what the policy pack and people read ------------------------------------------------------
+
+
+def test_annotations_and_labels_record_model_and_slice(mocks: RecordingMocks) -> None:
+    statefulset = deploy(mocks).statefulset
+    template = statefulset["spec"]["template"]["metadata"]
+    expected = {
+        "sks-mig.io/model": MODEL,
+        "sks-mig.io/estimated-memory-gb": "20.50",
+        "sks-mig.io/weights-gb": "15.23",
+        "sks-mig.io/slice-memory-gb": "24",
+        "sks-mig.io/mig-profile": "1g.24gb",
+        "sks-mig.io/startup-budget-seconds": "349",
+        "sks-mig.io/requires-api-key": "true",
+    }
+    for recorded in (statefulset["metadata"]["annotations"], template["annotations"]):
+        assert expected.items() <= recorded.items()
+    assert template["annotations"]["prometheus.io/scrape"] == "true"
+    assert template["annotations"]["prometheus.io/port"] == "8000"
+    assert template["annotations"]["prometheus.io/path"] == "/metrics"
+    for labels in (statefulset["metadata"]["labels"], template["labels"]):
+        assert labels["app.kubernetes.io/component"] == "model-server"
+        assert labels["app.kubernetes.io/name"] == "qwen"
+
+
+def test_statefulset_is_governed_by_a_headless_service(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks)
+    governing = deployment.statefulset["spec"]["serviceName"]
+    headless = deployment.one("kubernetes:core/v1:Service", governing)
+    assert headless["spec"]["clusterIP"] == "None"
+    client = deployment.one("kubernetes:core/v1:Service", "qwen")
+    assert client["spec"]["type"] == "ClusterIP"
+    assert client["spec"]["ports"][0]["port"] == 8000
+
+
+def test_outputs(mocks: RecordingMocks) -> None:
+    outputs = deploy(mocks).outputs
+    assert outputs == {
+        "service_name": "qwen",
+        "url": "http://qwen.inference.svc.cluster.local:8000",
+        "served_model_name": "qwen",
+        "estimated_memory_gb": 20.5,
+    }
+
+
+def test_objects_have_fixed_names_and_use_the_cluster_provider(mocks: RecordingMocks) -> None:
+    deployment = deploy(mocks)
+    assert len(deployment.kubernetes_objects) == 6
+    for registration in deployment.kubernetes_objects:
+        assert registration.inputs["metadata"]["name"] == registration.name
+        assert registration.inputs["metadata"]["namespace"] == NAMESPACE
+        assert "pulumi:providers:kubernetes::cluster" in registration.provider
+
+
+@pytest.mark.parametrize("expose", ["ClusterIP", "LoadBalancer"])
+def test_every_object_validates_against_kubernetes_1_36(mocks: RecordingMocks, expose: str) -> None:
+    deployment = deploy(mocks, expose=expose)
+    for registration in deployment.kubernetes_objects:
+        try:
+            kubernetes_validate.validate(manifest(registration), "1.36", strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = "/".join(str(p) for p in error.absolute_path)
+            pytest.fail(f"{registration.typ} {registration.name}: {path}: {error.message}")
+
+
+def test_budget_formula_matches_a_large_model(mocks: RecordingMocks) -> None:
+    # 67 GB of weights on a B300 slice: the probe must wait the ~20 minutes such a download takes.
+    budget = math.ceil(120 + 67 * 15)
+    probe = deploy(mocks, weights_gb=67.0, startup_budget_seconds=budget).container["startupProbe"]
+    assert probe["initialDelaySeconds"] + probe["periodSeconds"] * probe["failureThreshold"] >= budget
