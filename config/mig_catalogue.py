@@ -96,7 +96,8 @@ FAMILIES: dict[str, GpuFamily] = {
 
 
 @cache
-def _openapi() -> dict[str, Any]:
+def openapi_document() -> dict[str, Any]:
+    """The Exoscale API's OpenAPI document, as shipped inside the installed `exoscale` package."""
     text = resources.files("exoscale").joinpath("openapi.json").read_text(encoding="utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
@@ -104,18 +105,23 @@ def _openapi() -> dict[str, Any]:
 
 def api_profile_names(api_key: str) -> tuple[str, ...]:
     """The enum of `nvidia-mig-profile-<api_key>` in the installed client's OpenAPI document."""
-    schema = _openapi()["components"]["schemas"].get(f"nvidia-mig-profile-{api_key}", {})
+    schema = openapi_document()["components"]["schemas"].get(f"nvidia-mig-profile-{api_key}", {})
     return tuple(schema.get("enum", ()))
 
 
 def api_gpu_keys() -> tuple[str, ...]:
     """The GPU keys the API's `nvidia-mig-profiles` object accepts."""
-    return tuple(_openapi()["components"]["schemas"]["nvidia-mig-profiles"]["properties"])
+    return tuple(openapi_document()["components"]["schemas"]["nvidia-mig-profiles"]["properties"])
 
 
 def api_zones() -> tuple[str, ...]:
     """The zones the API document's server template names."""
-    return tuple(_openapi()["servers"][0]["variables"]["zone"]["enum"])
+    return tuple(openapi_document()["servers"][0]["variables"]["zone"]["enum"])
+
+
+# Which key of the API's `nvidia-mig-profiles` belongs to which instance family: the document lists
+# keys and families but does not link them (the Terraform provider infers the key the same way).
+MIG_KEY_BY_FAMILY: dict[str, str] = {family.family: family.api_key for family in FAMILIES.values()}
 
 
 def family_of(instance_type: str) -> GpuFamily | None:

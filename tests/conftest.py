@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tools.checks import SCHEMAS_DIR
-from tools.mock_run import ProgramFailed, StackRun, run_stack, stack_file_config
+from tools.mock_run import ProgramFailed, StackRun, run_program, run_stack, stack_file_config
 
 StackRunner = Callable[..., StackRun]
 
@@ -19,6 +19,12 @@ def program() -> StackRunner:
     stack file) and return every registered resource (type, name, inputs, parent, wire form) and
     the stack outputs."""
     return run_stack
+
+
+@pytest.fixture(scope="session")
+def register() -> Callable[[Callable[[], object]], StackRun]:
+    """`register(fn)`: run `fn` (say, one component) under the same recording mock engine."""
+    return run_program
 
 
 @pytest.fixture(scope="session")

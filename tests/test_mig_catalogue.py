@@ -44,9 +44,9 @@ def test_memory_per_slice_is_the_nominal_size() -> None:
 
 
 def test_a_profile_the_api_adds_needs_no_code_change(monkeypatch: pytest.MonkeyPatch) -> None:
-    document = json.loads(json.dumps(mig_catalogue._openapi()))
+    document = json.loads(json.dumps(mig_catalogue.openapi_document()))
     document["components"]["schemas"]["nvidia-mig-profile-a30.24gb"]["enum"].append("1g.6gb+gfx")
-    monkeypatch.setattr(mig_catalogue, "_openapi", lambda: document)
+    monkeypatch.setattr(mig_catalogue, "openapi_document", lambda: document)
     profile = FAMILIES["gpua30"].profiles["1g.6gb+gfx"]
     assert (profile.slices_per_gpu, profile.memory_gb) == (4, 6)
 

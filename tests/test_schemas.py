@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from google.protobuf.struct_pb2 import Struct
 
 from tools.checks import exoscale_input_errors, kubernetes_errors, project_file_errors

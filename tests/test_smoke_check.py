@@ -16,11 +16,9 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from tools import smoke_check
 
+ROOT = Path(__file__).resolve().parents[1]
 REVIEW = (ROOT / "tools" / "data" / "review.txt").read_text(encoding="utf-8")
 
 

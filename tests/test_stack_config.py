@@ -127,3 +127,39 @@ def test_several_errors_are_reported_together(dev_config: dict[str, Any]) -> Non
     _with(dev_config, "gpuNodepool", size=0)
     message = str(refused(dev_config))
     assert "sks-mig:cluster.cni" in message and "sks-mig:gpuNodepool.size" in message
+
+
+def test_more_replicas_than_slices_is_refused_with_both_numbers() -> None:
+    from tools.mock_run import stack_file_config
+
+    config = stack_file_config("a30")
+    config["sks-mig:models"].append({"name": "vllm-llama", "model": "meta-llama/Llama-3.2-1B-Instruct"})
+    failure = refused(config, "a30")
+    assert "sks-mig:models: the model servers ask for 3 slices (sum of replicas) but the GPU nodepool has 2" in str(failure)
+    assert failure.registered == []
+
+
+def test_a_model_too_big_for_its_slice_is_refused_before_anything_exists() -> None:
+    from tools.mock_run import stack_file_config
+
+    config = stack_file_config("a30")
+    config["sks-mig:gpuNodepool"]["migProfile"] = "1g.6gb"
+    config["sks-mig:models"] = [{"name": "vllm-qwen", "model": "Qwen/Qwen2.5-7B-Instruct"}]
+    failure = refused(config, "a30")
+    assert "sks-mig:models[0].model:" in str(failure)
+    assert "15.22 GB" in str(failure) and "1g.6gb" in str(failure) and "4g.24gb" in str(failure)
+    assert failure.registered == []
+
+
+def test_an_explicit_context_too_long_for_the_slice_names_the_largest_that_fits(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:gpuNodepool"]["migProfile"] = "1g.24gb"
+    dev_config["sks-mig:models"][0]["maxModelLen"] = 131072
+    failure = refused(dev_config)
+    assert "sks-mig:models[0].maxModelLen:" in str(failure)
+    assert "98048" in str(failure)
+
+
+def test_unknown_model_without_weights_asks_for_them(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:models"][0]["model"] = "acme/secret-model-9b"
+    failure = refused(dev_config)
+    assert "sks-mig:models[0].model:" in str(failure) and "weightsGb" in str(failure)

@@ -6,8 +6,9 @@ The component is registered with the seed article's setup (Qwen2.5-7B-Instruct o
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components.vllm_service import VllmService, VllmServiceArgs
+from tools.mock_run import RegisteredResource, StackRun
+
+Register = Callable[[Callable[[], object]], StackRun]
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
@@ -29,41 +33,12 @@ TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSche
 
 
 @dataclass
-class Registration:
-    typ: str
-    name: str
-    inputs: dict[str, Any]
-    provider: str
-
-
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every resource registration; Kubernetes objects come back as they went in."""
-
-    def __init__(self) -> None:
-        self.registrations: list[Registration] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.registrations.append(Registration(args.typ, args.name, args.inputs, args.provider or ""))
-        return f"{args.name}-id", args.inputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
-
-
-@pytest.fixture
-def mocks() -> Iterator[RecordingMocks]:
-    recorder = RecordingMocks()
-    pulumi.runtime.set_mocks(recorder, preview=False)
-    yield recorder
-
-
-@dataclass
 class Deployment:
-    registrations: list[Registration]
+    registrations: list[RegisteredResource]
     outputs: dict[str, Any]
 
-    def of(self, typ: str) -> list[Registration]:
-        return [r for r in self.registrations if r.typ == typ]
+    def of(self, typ: str) -> list[RegisteredResource]:
+        return [r for r in self.registrations if r.type == typ]
 
     def one(self, typ: str, name: str) -> dict[str, Any]:
         matches = [r for r in self.of(typ) if r.name == name]
@@ -86,8 +61,8 @@ class Deployment:
         return containers[0]
 
     @property
-    def kubernetes_objects(self) -> list[Registration]:
-        return [r for r in self.registrations if r.typ.startswith("kubernetes:")]
+    def kubernetes_objects(self) -> list[RegisteredResource]:
+        return [r for r in self.registrations if r.type.startswith("kubernetes:")]
 
 
 def typical_args(**overrides: Any) -> VllmServiceArgs:
@@ -124,22 +99,18 @@ def typical_args(**overrides: Any) -> VllmServiceArgs:
     return args  # type: ignore[return-value]
 
 
-def deploy(mocks: RecordingMocks, **overrides: Any) -> Deployment:
-    """Register one VllmService named `qwen` and wait for every registration and its outputs."""
-    outputs: dict[str, Any] = {}
-    first = len(mocks.registrations)
+def deploy(register: Register, **overrides: Any) -> Deployment:
+    """Register one VllmService named `qwen` through the shared recording mock engine."""
+    names = ["service_name", "url", "served_model_name", "estimated_memory_gb"]
 
-    @pulumi.runtime.test
-    def program() -> pulumi.Output[None]:
+    def program() -> None:
         provider = k8s.Provider("cluster", kubeconfig="{}")
         server = VllmService("qwen", typical_args(**overrides), pulumi.ResourceOptions(provider=provider))
-        names = ["service_name", "url", "served_model_name", "estimated_memory_gb"]
-        return pulumi.Output.all(*(getattr(server, n) for n in names)).apply(
-            lambda values: outputs.update(zip(names, values, strict=True))
-        )
+        for name in names:
+            pulumi.export(name, getattr(server, name))
 
-    program()
-    return Deployment(mocks.registrations[first:], outputs)
+    run = register(program)
+    return Deployment(run.resources, {name: run.outputs[name].value for name in names})
 
 
 def is_secret(value: Any) -> bool:
@@ -175,9 +146,9 @@ def plain_strings(value: Any) -> Iterator[str]:
         yield value
 
 
-def manifest(registration: Registration) -> dict[str, Any]:
+def manifest(registration: RegisteredResource) -> dict[str, Any]:
     """The Kubernetes object a `kubernetes:<group>/<version>:<Kind>` registration describes."""
-    _, group_version, kind = registration.typ.split(":")
+    _, group_version, kind = registration.type.split(":")
     obj: dict[str, Any] = unwrap(registration.inputs)
     obj["apiVersion"] = group_version.removeprefix("core/")
     obj["kind"] = kind
@@ -192,20 +163,20 @@ def flag(args: list[str], name: str) -> str:
 # --- the slice ---------------------------------------------------------------------------------
 
 
-def test_requests_exactly_one_slice_of_the_nodepool_resource(mocks: RecordingMocks) -> None:
-    limits = deploy(mocks).container["resources"]["limits"]
+def test_requests_exactly_one_slice_of_the_nodepool_resource(register: Register) -> None:
+    limits = deploy(register).container["resources"]["limits"]
     assert {k: v for k, v in limits.items() if k.startswith("nvidia.com/")} == {"nvidia.com/gpu": "1"}
     assert set(limits) == {"nvidia.com/gpu", "memory"}
 
 
-def test_mixed_strategy_resource_name_is_used_as_given(mocks: RecordingMocks) -> None:
+def test_mixed_strategy_resource_name_is_used_as_given(register: Register) -> None:
     resource = pulumi.Output.from_input("nvidia.com/mig-1g.24gb")
-    limits = deploy(mocks, resource_name=resource).container["resources"]["limits"]
+    limits = deploy(register, resource_name=resource).container["resources"]["limits"]
     assert {k: v for k, v in limits.items() if k.startswith("nvidia.com/")} == {"nvidia.com/mig-1g.24gb": "1"}
 
 
-def test_lands_on_the_gpu_nodepool(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks)
+def test_lands_on_the_gpu_nodepool(register: Register) -> None:
+    deployment = deploy(register)
     assert deployment.pod["nodeSelector"] == NODE_SELECTOR
     assert deployment.pod["tolerations"] == TOLERATIONS
     assert deployment.container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi"}
@@ -214,8 +185,8 @@ def test_lands_on_the_gpu_nodepool(mocks: RecordingMocks) -> None:
 # --- the vLLM command line and environment -----------------------------------------------------
 
 
-def test_model_first_then_explicit_memory_flags(mocks: RecordingMocks) -> None:
-    container = deploy(mocks).container
+def test_model_first_then_explicit_memory_flags(register: Register) -> None:
+    container = deploy(register).container
     args = container["args"]
     assert args[0] == MODEL
     assert flag(args, "--served-model-name") == "qwen"
@@ -229,23 +200,23 @@ def test_model_first_then_explicit_memory_flags(mocks: RecordingMocks) -> None:
     assert "command" not in container  # the image's `vllm serve` entrypoint
 
 
-def test_dtype_passed_when_not_auto(mocks: RecordingMocks) -> None:
-    assert flag(deploy(mocks, dtype="bfloat16").container["args"], "--dtype") == "bfloat16"
+def test_dtype_passed_when_not_auto(register: Register) -> None:
+    assert flag(deploy(register, dtype="bfloat16").container["args"], "--dtype") == "bfloat16"
 
 
-def test_service_links_off_and_no_api_token(mocks: RecordingMocks) -> None:
-    pod = deploy(mocks).pod
+def test_service_links_off_and_no_api_token(register: Register) -> None:
+    pod = deploy(register).pod
     assert pod["enableServiceLinks"] is False
     assert pod["automountServiceAccountToken"] is False
 
 
-def test_environment_and_allocator_override(mocks: RecordingMocks) -> None:
-    env = {e["name"]: e.get("value") for e in deploy(mocks).container["env"]}
+def test_environment_and_allocator_override(register: Register) -> None:
+    env = {e["name"]: e.get("value") for e in deploy(register).container["env"]}
     assert env["HF_HOME"] == "/data/models"
     assert env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:False"
 
     custom = {"PYTORCH_CUDA_ALLOC_CONF": "garbage_collection_threshold:0.8", "FOO": "bar"}
-    entries = deploy(mocks, env=custom).container["env"]
+    entries = deploy(register, env=custom).container["env"]
     names = [e["name"] for e in entries]
     assert names.count("PYTORCH_CUDA_ALLOC_CONF") == 1
     assert {e["name"]: e.get("value") for e in entries}["PYTORCH_CUDA_ALLOC_CONF"] == (
@@ -257,8 +228,8 @@ def test_environment_and_allocator_override(mocks: RecordingMocks) -> None:
 # --- storage, probes, shutdown -----------------------------------------------------------------
 
 
-def test_each_replica_gets_its_own_model_cache(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks)
+def test_each_replica_gets_its_own_model_cache(register: Register) -> None:
+    deployment = deploy(register)
     (claim,) = deployment.statefulset["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
@@ -271,35 +242,35 @@ def test_each_replica_gets_its_own_model_cache(mocks: RecordingMocks) -> None:
 
 
 @pytest.mark.parametrize("budget", [349, 1200, 5])
-def test_startup_probe_allows_the_startup_budget(mocks: RecordingMocks, budget: int) -> None:
-    probe = deploy(mocks, startup_budget_seconds=budget).container["startupProbe"]
+def test_startup_probe_allows_the_startup_budget(register: Register, budget: int) -> None:
+    probe = deploy(register, startup_budget_seconds=budget).container["startupProbe"]
     assert probe["httpGet"]["path"] == "/health"
     allowed = probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
     assert allowed >= budget
     assert allowed < budget + 2 * probe["periodSeconds"] + 30  # not wildly more either
 
 
-def test_readiness_and_liveness_on_health_with_patient_liveness(mocks: RecordingMocks) -> None:
-    container = deploy(mocks).container
+def test_readiness_and_liveness_on_health_with_patient_liveness(register: Register) -> None:
+    container = deploy(register).container
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["livenessProbe"]["timeoutSeconds"] >= 5
 
 
-def test_shutdown_drains_within_the_grace_period(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks)
+def test_shutdown_drains_within_the_grace_period(register: Register) -> None:
+    deployment = deploy(register)
     pre_stop = deployment.container["lifecycle"]["preStop"]["sleep"]["seconds"]
     drain = int(flag(deployment.container["args"], "--shutdown-timeout"))
     assert deployment.pod["terminationGracePeriodSeconds"] > pre_stop + drain
 
 
-def test_no_shutdown_timeout_flag_for_an_older_vllm(mocks: RecordingMocks) -> None:
-    args = deploy(mocks, image="vllm/vllm-openai:v0.10.1").container["args"]
+def test_no_shutdown_timeout_flag_for_an_older_vllm(register: Register) -> None:
+    args = deploy(register, image="vllm/vllm-openai:v0.10.1").container["args"]
     assert "--shutdown-timeout" not in args
 
 
-def test_rollout_replaces_pod_by_pod(mocks: RecordingMocks) -> None:
-    spec = deploy(mocks).statefulset["spec"]
+def test_rollout_replaces_pod_by_pod(register: Register) -> None:
+    spec = deploy(register).statefulset["spec"]
     assert spec["updateStrategy"]["type"] == "RollingUpdate"
     assert spec["replicas"] == 2
 
@@ -307,8 +278,8 @@ def test_rollout_replaces_pod_by_pod(mocks: RecordingMocks) -> None:
 # --- security ----------------------------------------------------------------------------------
 
 
-def test_container_is_locked_down(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks)
+def test_container_is_locked_down(register: Register) -> None:
+    deployment = deploy(register)
     assert deployment.pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     context = deployment.container["securityContext"]
     assert context["allowPrivilegeEscalation"] is False
@@ -319,8 +290,8 @@ def test_container_is_locked_down(mocks: RecordingMocks) -> None:
         assert {"/tmp", "/dev/shm", "/data/models", home} <= mounts
 
 
-def test_network_policy_admits_only_own_and_allowed_namespaces(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks, allowed_namespaces=["apps", "monitoring"])
+def test_network_policy_admits_only_own_and_allowed_namespaces(register: Register) -> None:
+    deployment = deploy(register, allowed_namespaces=["apps", "monitoring"])
     policy = deployment.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "qwen")["spec"]
     pod_labels = deployment.statefulset["spec"]["template"]["metadata"]["labels"]
     assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
@@ -334,8 +305,8 @@ def test_network_policy_admits_only_own_and_allowed_namespaces(mocks: RecordingM
     ]
 
 
-def test_load_balancer_is_reachable_from_outside_on_8000_only(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks, expose="LoadBalancer")
+def test_load_balancer_is_reachable_from_outside_on_8000_only(register: Register) -> None:
+    deployment = deploy(register, expose="LoadBalancer")
     service = deployment.one("kubernetes:core/v1:Service", "qwen")
     assert service["spec"]["type"] == "LoadBalancer"
     policy = deployment.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "qwen")["spec"]
@@ -345,8 +316,8 @@ def test_load_balancer_is_reachable_from_outside_on_8000_only(mocks: RecordingMo
     assert outside["ports"] == [{"port": 8000, "protocol": "TCP"}]
 
 
-def test_secrets_stay_secret(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks)
+def test_secrets_stay_secret(register: Register) -> None:
+    deployment = deploy(register)
     token = deployment.one("kubernetes:core/v1:Secret", "qwen-hf-token")
     key = deployment.one("kubernetes:core/v1:Secret", "qwen-api-key")
     assert token["metadata"]["name"] == "qwen-hf-token"
@@ -367,12 +338,12 @@ def test_secrets_stay_secret(mocks: RecordingMocks) -> None:
     for registration in deployment.registrations:
         for text in plain_strings(registration.inputs):
             assert HF_TOKEN not in text and API_KEY not in text, (
-                f"plain secret in {registration.typ} {registration.name}"
+                f"plain secret in {registration.type} {registration.name}"
             )
 
 
-def test_without_secrets_nothing_secret_is_created(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks, hf_token=None, api_key=None)
+def test_without_secrets_nothing_secret_is_created(register: Register) -> None:
+    deployment = deploy(register, hf_token=None, api_key=None)
     assert deployment.of("kubernetes:core/v1:Secret") == []
     names = {e["name"] for e in deployment.container["env"]}
     assert not names & {"HF_TOKEN", "VLLM_API_KEY"}
@@ -389,12 +360,12 @@ def test_without_secrets_nothing_secret_is_created(mocks: RecordingMocks) -> Non
         ({"env": {"HF_TOKEN": "abc"}}, "HF_TOKEN"),
     ],
 )
-def test_refuses_unsafe_arguments(mocks: RecordingMocks, overrides: dict[str, Any], message: str) -> None:
+def test_refuses_unsafe_arguments(register: Register, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         VllmService("qwen", typical_args(**overrides))
 
 
-def test_refuses_a_name_too_long_for_a_statefulset(mocks: RecordingMocks) -> None:
+def test_refuses_a_name_too_long_for_a_statefulset(register: Register) -> None:
     with pytest.raises(ValueError, match="DNS label"):
         VllmService("a" * 53, typical_args())
 
@@ -402,8 +373,8 @@ def test_refuses_a_name_too_long_for_a_statefulset(mocks: RecordingMocks) -> Non
 # --- what the policy pack and people read ------------------------------------------------------
 
 
-def test_annotations_and_labels_record_model_and_slice(mocks: RecordingMocks) -> None:
-    statefulset = deploy(mocks).statefulset
+def test_annotations_and_labels_record_model_and_slice(register: Register) -> None:
+    statefulset = deploy(register).statefulset
     template = statefulset["spec"]["template"]["metadata"]
     expected = {
         "sks-mig.io/model": MODEL,
@@ -424,8 +395,8 @@ def test_annotations_and_labels_record_model_and_slice(mocks: RecordingMocks) ->
         assert labels["app.kubernetes.io/name"] == "qwen"
 
 
-def test_statefulset_is_governed_by_a_headless_service(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks)
+def test_statefulset_is_governed_by_a_headless_service(register: Register) -> None:
+    deployment = deploy(register)
     governing = deployment.statefulset["spec"]["serviceName"]
     headless = deployment.one("kubernetes:core/v1:Service", governing)
     assert headless["spec"]["clusterIP"] == "None"
@@ -434,8 +405,8 @@ def test_statefulset_is_governed_by_a_headless_service(mocks: RecordingMocks) ->
     assert client["spec"]["ports"][0]["port"] == 8000
 
 
-def test_outputs(mocks: RecordingMocks) -> None:
-    outputs = deploy(mocks).outputs
+def test_outputs(register: Register) -> None:
+    outputs = deploy(register).outputs
     assert outputs == {
         "service_name": "qwen",
         "url": "http://qwen.inference.svc.cluster.local:8000",
@@ -444,8 +415,8 @@ def test_outputs(mocks: RecordingMocks) -> None:
     }
 
 
-def test_objects_have_fixed_names_and_use_the_cluster_provider(mocks: RecordingMocks) -> None:
-    deployment = deploy(mocks)
+def test_objects_have_fixed_names_and_use_the_cluster_provider(register: Register) -> None:
+    deployment = deploy(register)
     assert len(deployment.kubernetes_objects) == 6
     for registration in deployment.kubernetes_objects:
         assert registration.inputs["metadata"]["name"] == registration.name
@@ -454,18 +425,39 @@ def test_objects_have_fixed_names_and_use_the_cluster_provider(mocks: RecordingM
 
 
 @pytest.mark.parametrize("expose", ["ClusterIP", "LoadBalancer"])
-def test_every_object_validates_against_kubernetes_1_36(mocks: RecordingMocks, expose: str) -> None:
-    deployment = deploy(mocks, expose=expose)
+def test_every_object_validates_against_kubernetes_1_36(register: Register, expose: str) -> None:
+    deployment = deploy(register, expose=expose)
     for registration in deployment.kubernetes_objects:
         try:
             kubernetes_validate.validate(manifest(registration), "1.36", strict=True)
         except kubernetes_validate.ValidationError as error:
             path = "/".join(str(p) for p in error.absolute_path)
-            pytest.fail(f"{registration.typ} {registration.name}: {path}: {error.message}")
+            pytest.fail(f"{registration.type} {registration.name}: {path}: {error.message}")
 
 
-def test_budget_formula_matches_a_large_model(mocks: RecordingMocks) -> None:
+def test_budget_formula_matches_a_large_model(register: Register) -> None:
     # 67 GB of weights on a B300 slice: the probe must wait the ~20 minutes such a download takes.
     budget = math.ceil(120 + 67 * 15)
-    probe = deploy(mocks, weights_gb=67.0, startup_budget_seconds=budget).container["startupProbe"]
+    probe = deploy(register, weights_gb=67.0, startup_budget_seconds=budget).container["startupProbe"]
     assert probe["initialDelaySeconds"] + probe["periodSeconds"] * probe["failureThreshold"] >= budget
+
+
+def test_dev_stack_puts_each_server_on_one_slice_of_the_gpu_nodepool(program: Any) -> None:
+    from tools.mock_run import is_secret, stack_file_config
+
+    config = stack_file_config("dev") | {"sks-mig:hfToken": {"secure": "v1:a"}, "sks-mig:apiKey": {"secure": "v1:b"}}
+    run = program("dev", config)
+    pool = run.one("pulumi-python:dynamic/nodepool:MigNodepool").inputs
+    sets = run.of_type("kubernetes:apps/v1:StatefulSet")
+    assert sorted(s.name for s in sets) == ["vllm-phi", "vllm-qwen"]
+    for statefulset in sets:
+        pod = statefulset.inputs["spec"]["template"]["spec"]
+        assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        assert pod["nodeSelector"].items() <= pool["labels"].items()
+        [toleration] = pod["tolerations"]
+        assert (toleration["key"], toleration["effect"]) == ("nvidia.com/gpu", "NoSchedule")
+        assert "nvidia.com/gpu" in pool["taints"]
+    secrets = run.of_type("kubernetes:core/v1:Secret")
+    assert len(secrets) == 4 and all(is_secret(s.inputs["stringData"]) for s in secrets)
+    outside = [r.inputs for r in run.resources if r.type != "kubernetes:core/v1:Secret"]
+    assert "secret-placeholder-from-offline-plan" not in json.dumps(outside, default=str)

@@ -12,7 +12,7 @@ import json
 import runpy
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,10 +167,20 @@ def run_stack(
 
     A program error (invalid config among them) raises `ProgramFailed` with the user's message.
     """
-    values = stack_file_config(stack, project_dir) if config is None else dict(config)
+    values = stack_file_config(stack, project_dir) if config is None else config
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    return run_program(
+        lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"), stack, values
+    )
+
+
+def run_program(program: Callable[[], object], stack: str = "test", config: Mapping[str, Any] | None = None) -> StackRun:
+    """Run any Pulumi program function (a whole stack, or one component in a test) under the
+    recording mock engine, with `config` as the stack config (`{"secure": ...}` values as secrets)."""
     flat: dict[str, str] = {}
     secret_keys: list[str] = []
-    for key, value in values.items():
+    for key, value in (config or {}).items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             secret_keys.append(key)
             value = SECRET_PLACEHOLDER
@@ -181,18 +191,16 @@ def run_stack(
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     set_all_config(flat, secret_keys=secret_keys)
     root = pulumi_settings.get_root_resource()
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
     outputs: dict[str, StackOutput] = {}
 
-    async def program() -> None:
-        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+    async def run_and_collect_outputs() -> None:
+        program()
         for name, value in getattr(root, "outputs", {}).items():
             output = pulumi.Output.from_input(value)
             outputs[name] = StackOutput(await output.future(), await output.is_secret())
 
     try:
-        _sync_await(run_pulumi_func(program))
+        _sync_await(run_pulumi_func(run_and_collect_outputs))
     except pulumi.RunError as error:
         raise ProgramFailed(str(error), monitor.registered) from None
     return StackRun(stack=stack, resources=monitor.registered, outputs=outputs)
