@@ -18,12 +18,12 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components.vllm_service import VllmService, VllmServiceArgs
-from tools.mock_run import RegisteredResource, StackRun
+from tools.checks import kubernetes_manifest as manifest
+from tools.mock_run import RegisteredResource, StackRun, is_secret
+from tools.mock_run import reveal as unwrap
 
 Register = Callable[[Callable[[], object]], StackRun]
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
 HF_TOKEN = "hf_plain_token_3c9e"
 API_KEY = "sk_plain_key_77b1"
 NAMESPACE = "inference"
@@ -113,24 +113,6 @@ def deploy(register: Register, **overrides: Any) -> Deployment:
     return Deployment(run.resources, {name: run.outputs[name].value for name in names})
 
 
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_MARK
-
-
-def unwrap(value: Any) -> Any:
-    """The value with every secret wrapper replaced by what it wraps, and the mock engine's
-    floats (every number crosses the wire as one) back to integers where they are whole."""
-    if is_secret(value):
-        return unwrap(value["value"])
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
 def plain_strings(value: Any) -> Iterator[str]:
     """Every string outside a secret wrapper (keys included)."""
     if is_secret(value):
@@ -144,15 +126,6 @@ def plain_strings(value: Any) -> Iterator[str]:
             yield from plain_strings(v)
     elif isinstance(value, str):
         yield value
-
-
-def manifest(registration: RegisteredResource) -> dict[str, Any]:
-    """The Kubernetes object a `kubernetes:<group>/<version>:<Kind>` registration describes."""
-    _, group_version, kind = registration.type.split(":")
-    obj: dict[str, Any] = unwrap(registration.inputs)
-    obj["apiVersion"] = group_version.removeprefix("core/")
-    obj["kind"] = kind
-    return obj
 
 
 def flag(args: list[str], name: str) -> str:

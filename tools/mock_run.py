@@ -90,9 +90,12 @@ def is_secret(value: Any) -> bool:
 
 
 def reveal(value: Any) -> Any:
-    """The value with every secret wrapper replaced by what it wraps."""
+    """The value with every secret wrapper replaced by what it wraps, and whole numbers as ints
+    (the wire carries every number as a float)."""
     if is_secret(value):
         return reveal(value.get("value"))
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, dict):
         return {k: reveal(v) for k, v in value.items()}
     if isinstance(value, list):
