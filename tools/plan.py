@@ -79,10 +79,12 @@ def _summary(resource: RegisteredResource) -> str:
 
 
 def resource_tree(run: StackRun) -> list[str]:
+    # Registration order varies from run to run (it is asynchronous): sort, so plans diff cleanly.
+    ordered = sorted(run.resources, key=lambda r: (r.type, r.name))
     children: dict[str, list[RegisteredResource]] = {}
-    for resource in run.resources:
+    for resource in ordered:
         children.setdefault(resource.parent, []).append(resource)
-    roots = [r for r in run.resources if run.by_urn(r.parent) is None]
+    roots = [r for r in ordered if run.by_urn(r.parent) is None]
     lines: list[str] = []
 
     def walk(resource: RegisteredResource, prefix: str, last: bool) -> None:
