@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tools.mock_run import StackRun, is_secret
+from tools.mock_run import StackRun, is_secret, stack_file_config
 
 RULE = "exoscale:index/securityGroupRule:SecurityGroupRule"
 
@@ -86,8 +86,7 @@ def test_only_prod_is_protected(program: Any, stack: str) -> None:
 
 
 def test_prod_protects_the_cluster_and_the_gpu_nodepool(program: Any) -> None:
-    prod = program("prod", {**__import__("tools.mock_run", fromlist=["x"]).stack_file_config("prod"),
-                            "sks-mig:apiKey": {"secure": "v1:x"}})
+    prod = program("prod", {**stack_file_config("prod"), "sks-mig:apiKey": {"secure": "v1:x"}})
     assert prod.one("exoscale:index/sksCluster:SksCluster").protect
     assert prod.one("pulumi-python:dynamic/nodepool:MigNodepool").protect
     assert prod.one("exoscale:index/sksCluster:SksCluster").inputs["serviceLevel"] == "pro"
