@@ -583,7 +583,6 @@ class _Api:
     ) -> str | None:
         """Poll an async operation until success; return the id of the resource it references."""
         op_id = str(operation.get("id"))
-        poll = _setting("SKS_MIG_POLL_INTERVAL", POLL_INTERVAL_SECONDS)
         current: Mapping[str, Any] = operation
         while True:
             reference = current.get("reference") or {}
@@ -602,13 +601,7 @@ class _Api:
                 raise MigNodepoolError(
                     f"{what}: operation {op_id} on {named} is in unexpected state {state!r}. {advice(nodepool_id)}"
                 )
-            left = self._left()
-            if left <= 0:
-                raise MigNodepoolError(
-                    f"{what}: timed out after {_fmt_seconds(self.timeout_seconds)} (timeout_seconds) "
-                    f"waiting for operation {op_id} on {named}, still pending. {advice(nodepool_id)}"
-                )
-            _sleep(min(poll, left))
+            self._pause(what, f"operation {op_id} on {named}, still pending", advice(nodepool_id))
             try:
                 current = self.call(f"{what}: polling operation {op_id}", "get_operation", id=op_id)
             except _NotFound:
@@ -618,46 +611,41 @@ class _Api:
 
     def wait_settled(self, what: str, cluster_id: str, nodepool_id: str, advice: str) -> dict[str, Any]:
         """Read the nodepool until it leaves a transitional state (bounded by the deadline)."""
-        poll = _setting("SKS_MIG_POLL_INTERVAL", POLL_INTERVAL_SECONDS)
         while True:
-            try:
-                nodepool: dict[str, Any] = self.call(
-                    f"{what}: reading nodepool {nodepool_id}",
-                    "get_sks_nodepool",
-                    id=cluster_id,
-                    sks_nodepool_id=nodepool_id,
-                )
-            except _NotFound:
-                raise MigNodepoolError(f"{what}: nodepool {nodepool_id} disappeared. {advice}") from None
+            nodepool = self._read_nodepool(what, cluster_id, nodepool_id)
+            if nodepool is None:
+                raise MigNodepoolError(f"{what}: nodepool {nodepool_id} disappeared. {advice}")
             if nodepool.get("state") not in _SETTLING_STATES:
                 return nodepool
-            left = self._left()
-            if left <= 0:
-                raise MigNodepoolError(
-                    f"{what}: timed out after {_fmt_seconds(self.timeout_seconds)} (timeout_seconds) "
-                    f"waiting for nodepool {nodepool_id} to leave state {nodepool.get('state')!r}. {advice}"
-                )
-            _sleep(min(poll, left))
+            self._pause(what, f"nodepool {nodepool_id} to leave state {nodepool.get('state')!r}", advice)
 
     def wait_gone(self, what: str, cluster_id: str, nodepool_id: str, advice: str) -> None:
-        poll = _setting("SKS_MIG_POLL_INTERVAL", POLL_INTERVAL_SECONDS)
-        while True:
-            try:
-                nodepool = self.call(
-                    f"{what}: reading nodepool {nodepool_id}",
-                    "get_sks_nodepool",
-                    id=cluster_id,
-                    sks_nodepool_id=nodepool_id,
-                )
-            except _NotFound:
-                return
-            left = self._left()
-            if left <= 0:
-                raise MigNodepoolError(
-                    f"{what}: timed out after {_fmt_seconds(self.timeout_seconds)} (timeout_seconds) "
-                    f"waiting for nodepool {nodepool_id} to disappear (state {nodepool.get('state')!r}). {advice}"
-                )
-            _sleep(min(poll, left))
+        """Read the nodepool until the API answers 404 (bounded by the deadline)."""
+        while (nodepool := self._read_nodepool(what, cluster_id, nodepool_id)) is not None:
+            self._pause(what, f"nodepool {nodepool_id} to disappear (state {nodepool.get('state')!r})", advice)
+
+    def _read_nodepool(self, what: str, cluster_id: str, nodepool_id: str) -> dict[str, Any] | None:
+        """The nodepool as the API reports it, or None once it is gone (404)."""
+        try:
+            nodepool: dict[str, Any] = self.call(
+                f"{what}: reading nodepool {nodepool_id}",
+                "get_sks_nodepool",
+                id=cluster_id,
+                sks_nodepool_id=nodepool_id,
+            )
+        except _NotFound:
+            return None
+        return nodepool
+
+    def _pause(self, what: str, waiting_for: str, advice: str) -> None:
+        """Sleep one poll interval before the next read, or fail once the deadline has passed."""
+        left = self._left()
+        if left <= 0:
+            raise MigNodepoolError(
+                f"{what}: timed out after {_fmt_seconds(self.timeout_seconds)} (timeout_seconds) "
+                f"waiting for {waiting_for}. {advice}"
+            )
+        _sleep(min(_setting("SKS_MIG_POLL_INTERVAL", POLL_INTERVAL_SECONDS), left))
 
     def outputs(self, props: Mapping[str, Any], nodepool: Mapping[str, Any]) -> dict[str, Any]:
         """The resource's outputs: the inputs as the API reports them, plus computed values."""

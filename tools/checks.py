@@ -24,9 +24,6 @@ SCHEMAS_DIR = PROJECT_DIR.parent / "shared" / "schemas"
 EXOSCALE_SCHEMA = SCHEMAS_DIR / "pulumiverse-exoscale-0.66.1.schema.json"
 PROJECT_SCHEMA = SCHEMAS_DIR / "pulumi-project.schema.json"
 
-_PULUMI_TO_JSON_TYPES = {"integer": "integer", "number": "number", "string": "string",
-                         "boolean": "boolean", "array": "array", "object": "object"}
-
 
 class SchemasMissing(RuntimeError):
     """../shared/schemas is not beside the project: the schema checks cannot run."""
@@ -52,7 +49,7 @@ def _to_json_schema(spec: dict[str, Any]) -> dict[str, Any]:
         return {"$ref": "#/types/" + token.replace("~", "~0").replace("/", "~1")}
     schema: dict[str, Any] = {}
     if "type" in spec:
-        schema["type"] = _PULUMI_TO_JSON_TYPES[spec["type"]]
+        schema["type"] = spec["type"]  # Pulumi schema types are JSON schema's
     if "items" in spec:
         schema["items"] = _to_json_schema(spec["items"])
     if "additionalProperties" in spec:
@@ -88,8 +85,8 @@ def exoscale_input_errors(resource: RegisteredResource) -> list[str]:
 
 def kubernetes_manifest(resource: RegisteredResource) -> dict[str, Any]:
     """The object as it would be applied (secrets revealed only for validation, never printed)."""
-    manifest = {k: v for k, v in reveal(resource.inputs).items() if v is not None}
-    return _drop_nones(manifest)
+    manifest: dict[str, Any] = _drop_nones(reveal(resource.inputs))
+    return manifest
 
 
 def _drop_nones(value: Any) -> Any:
