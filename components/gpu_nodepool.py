@@ -5,12 +5,9 @@ from typing import NotRequired, TypedDict
 
 import pulumi
 
+import contract
 from components.mig_nodepool_provider import MigNodepool
 from config.mig_catalogue import GpuFamily, MigProfile, family_of
-
-LABEL_PREFIX = "sks-mig.io"
-# Only pods that tolerate this taint (the model servers) are scheduled on the GPU nodes.
-GPU_TAINT_KEY = "nvidia.com/gpu"
 
 
 class MigGpuNodepoolArgs(TypedDict):
@@ -49,17 +46,17 @@ class MigGpuNodepool(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: MigGpuNodepoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("sks-mig:index:MigGpuNodepool", name, {}, opts)
+        super().__init__(contract.MIG_GPU_NODEPOOL_COMPONENT, name, {}, opts)
         family, profile = _resolve(args["instance_type"], args["mig_profile"])
         gpus = args.get("gpus_per_node") or family.gpus_per_node(args["instance_type"])
         if gpus is None:
             raise ValueError(f"gpus_per_node is required for {args['instance_type']}")
         strategy = args.get("mig_strategy", "single")
         placement = {
-            f"{LABEL_PREFIX}/gpu": family.api_key,
-            f"{LABEL_PREFIX}/mig-profile": profile.label_value,
+            contract.LABEL_GPU: family.api_key,
+            contract.LABEL_MIG_PROFILE: profile.label_value,
         }
-        taint = {GPU_TAINT_KEY: "present:NoSchedule"}
+        taint = {contract.GPU_TAINT_KEY: f"{contract.GPU_TAINT_VALUE}:{contract.GPU_TAINT_EFFECT}"}
 
         anti_affinity = args.get("anti_affinity_group_id")
         nodepool = MigNodepool(
@@ -72,7 +69,12 @@ class MigGpuNodepool(pulumi.ComponentResource):
                 "size": args["size"],
                 "disk_size": args["disk_size"],
                 "nvidia_mig_profiles": {family.api_key: profile.name},
-                "labels": {**placement, f"{LABEL_PREFIX}/nodepool": name},
+                "labels": {
+                    **placement,
+                    contract.LABEL_NODEPOOL: name,
+                    # Read by the policy pack, which travels without the MIG catalogue.
+                    contract.LABEL_SLICES_PER_NODE: str(gpus * profile.slices_per_gpu),
+                },
                 "taints": taint,
                 "security_group_ids": [args["security_group_id"]],
                 "anti_affinity_group_ids": [anti_affinity] if anti_affinity is not None else [],
@@ -91,7 +93,7 @@ class MigGpuNodepool(pulumi.ComponentResource):
         self.resource_name = pulumi.Output.from_input(profile.resource_name(strategy))
         self.node_selector = pulumi.Output.from_input(placement)
         self.tolerations = pulumi.Output.from_input(
-            [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+            [{"key": contract.GPU_TAINT_KEY, "operator": "Exists", "effect": contract.GPU_TAINT_EFFECT}]
         )
         self.register_outputs(
             {

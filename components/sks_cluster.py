@@ -7,6 +7,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumiverse_exoscale as exoscale
 
+import contract
+
 # Ports the SKS nodes need open between themselves, per CNI (Exoscale's SKS documentation):
 # (description, protocol, start port, end port); ICMP rules use type 8 (echo request).
 _KUBELET = ("kubelet: logs, exec and metrics from the control plane", "TCP", 10250, 10250)
@@ -57,7 +59,7 @@ class SksCluster(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SksClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("sks-mig:index:SksCluster", name, {}, opts)
+        super().__init__(contract.SKS_CLUSTER_COMPONENT, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         zone = args["zone"]
 

@@ -12,10 +12,11 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+import contract
+
 PORT = 8000
 CACHE_PATH = "/data/models"
 HOME_PATH = "/home/vllm"
-LABEL_PREFIX = "sks-mig.io"
 
 # The class the Exoscale block storage CSI driver's own manifests and e2e tests create
 # (exoscale/exoscale-csi-driver deployment/*/storage-class.yaml, provisioner csi.exoscale.com).
@@ -97,10 +98,10 @@ class VllmService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VllmServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         _check(name, args)
-        super().__init__("sks-mig:index:VllmService", name, {}, opts)
+        super().__init__(contract.VLLM_SERVICE_COMPONENT, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         namespace = args["namespace"]
-        selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "model-server"}
+        selector = {"app.kubernetes.io/name": name, contract.COMPONENT_LABEL: contract.MODEL_SERVER}
         labels = {
             **selector,
             "app.kubernetes.io/part-of": "sks-mig",
@@ -426,13 +427,13 @@ def _from_secret(variable: str, secret: pulumi.Output[str], key: str) -> k8s.cor
 def _annotations(args: VllmServiceArgs) -> dict[str, pulumi.Input[str]]:
     """What the policy pack and people read: the model, its memory estimate and its slice."""
     return {
-        f"{LABEL_PREFIX}/model": args["model"],
-        f"{LABEL_PREFIX}/estimated-memory-gb": f"{args['estimated_memory_gb']:.2f}",
-        f"{LABEL_PREFIX}/weights-gb": f"{args['weights_gb']:.2f}",
-        f"{LABEL_PREFIX}/slice-memory-gb": pulumi.Output.from_input(args["slice_memory_gb"]).apply(str),
-        f"{LABEL_PREFIX}/mig-profile": args["mig_profile"],
-        f"{LABEL_PREFIX}/startup-budget-seconds": str(args["startup_budget_seconds"]),
-        f"{LABEL_PREFIX}/requires-api-key": "true" if args.get("api_key") is not None else "false",
+        contract.ANNOTATION_MODEL: args["model"],
+        contract.ANNOTATION_ESTIMATED_MEMORY_GB: f"{args['estimated_memory_gb']:.2f}",
+        contract.ANNOTATION_WEIGHTS_GB: f"{args['weights_gb']:.2f}",
+        contract.ANNOTATION_SLICE_MEMORY_GB: pulumi.Output.from_input(args["slice_memory_gb"]).apply(str),
+        contract.ANNOTATION_MIG_PROFILE: args["mig_profile"],
+        contract.ANNOTATION_STARTUP_BUDGET_SECONDS: str(args["startup_budget_seconds"]),
+        contract.ANNOTATION_REQUIRES_API_KEY: "true" if args.get("api_key") is not None else "false",
     }
 
 

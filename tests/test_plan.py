@@ -46,7 +46,7 @@ def test_invalid_config_exits_non_zero_with_the_message_and_no_traceback(tmp_pat
     project.mkdir()
     for name in ("config", "components", "tools"):
         shutil.copytree(PROJECT_DIR / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("__main__.py", "Pulumi.yaml"):
+    for name in ("__main__.py", "contract.py", "Pulumi.yaml"):
         shutil.copy(PROJECT_DIR / name, project / name)
     stack = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
     stack["config"]["sks-mig:gpuNodepool"]["migProfile"] = "3g.40gb"

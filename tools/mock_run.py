@@ -27,11 +27,11 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+import contract
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-PROJECT = "sks-mig"
-# How the engine marks a secret value on the wire (pulumi/sdk rpc.py).
-SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
-SECRET_VALUE = rpc._special_secret_sig  # "1b47061264138c4ac30d75fd1eb44270"
+PROJECT = contract.PROJECT
+SECRET_SIG, SECRET_VALUE = contract.SECRET_SIG, contract.SECRET_VALUE
 # Stack-file secrets are encrypted with a passphrase we do not have; the plan treats them as set.
 SECRET_PLACEHOLDER = "secret-placeholder-from-offline-plan"
 
@@ -120,11 +120,11 @@ class _Mocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id = str(uuid.UUID(bytes=hashlib.sha256(args.name.encode()).digest()[:16]))
         outputs = dict(args.inputs)
-        if args.typ == "exoscale:index/sksCluster:SksCluster":
+        if args.typ == contract.EXOSCALE_SKS_CLUSTER:
             zone = args.inputs.get("zone", "zone")
             outputs["endpoint"] = f"https://{resource_id}.sks-{zone}.exo.io:443"
             outputs.setdefault("version", "1.36.0")
-        if args.typ == "exoscale:index/sksKubeconfig:SksKubeconfig":
+        if args.typ == contract.EXOSCALE_SKS_KUBECONFIG:
             outputs["kubeconfig"] = _fake_kubeconfig(resource_id)
         return resource_id, outputs
 

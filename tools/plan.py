@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+import contract
 from tools.checks import (
     SchemasMissing,
     exoscale_input_errors,
@@ -38,11 +39,11 @@ SECRET_SHOWN_AS = "[secret]"
 
 # The inputs worth a reviewer's eye, per type; everything else is in the written manifests.
 _SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
-    "exoscale:index/sksCluster:SksCluster": ("zone", "version", "serviceLevel", "cni", "exoscaleCcm", "exoscaleCsi"),
-    "exoscale:index/securityGroupRule:SecurityGroupRule": ("protocol", "startPort", "endPort", "icmpType", "cidr", "description"),
-    "exoscale:index/sksNodepool:SksNodepool": ("instanceType", "size", "diskSize"),
-    "exoscale:index/sksKubeconfig:SksKubeconfig": ("user", "groups", "ttlSeconds"),
-    "pulumi-python:dynamic/nodepool:MigNodepool": ("instance_type", "size", "disk_size", "nvidia_mig_profiles", "taints"),
+    contract.EXOSCALE_SKS_CLUSTER: ("zone", "version", "serviceLevel", "cni", "exoscaleCcm", "exoscaleCsi"),
+    contract.EXOSCALE_SECURITY_GROUP_RULE: ("protocol", "startPort", "endPort", "icmpType", "cidr", "description"),
+    contract.EXOSCALE_SKS_NODEPOOL: ("instanceType", "size", "diskSize"),
+    contract.EXOSCALE_SKS_KUBECONFIG: ("user", "groups", "ttlSeconds"),
+    contract.MIG_NODEPOOL: ("instance_type", "size", "disk_size", "nvidia_mig_profiles", "taints"),
     "pulumi:providers:kubernetes": ("kubeconfig",),
 }
 
@@ -102,8 +103,8 @@ def resource_tree(run: StackRun) -> list[str]:
 
 def capacity_view(run: StackRun) -> list[str]:
     """Slices per GPU and one possible placement of the model servers' replicas on them."""
-    capacity = run.outputs["migCapacity"].value
-    use: dict[str, dict[str, Any]] = run.outputs["sliceUse"].value
+    capacity = run.outputs[contract.OUTPUT_MIG_CAPACITY].value
+    use: dict[str, dict[str, Any]] = run.outputs[contract.OUTPUT_SLICE_USE].value
     per_gpu, total = int(capacity["slicesPerGpu"]), int(capacity["totalSlices"])
     memory = capacity["memoryPerSliceGb"]
     replicas = [
