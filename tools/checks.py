@@ -1,10 +1,14 @@
 """Checks of what the program registers against the real schemas, shared by the plan and the tests.
 
 - Exoscale resources: inputs against the bridged provider's Pulumi schema (required present, no
-  unknown input, types right).
+  unknown input, types right): the input part of pulumiverse-exoscale 0.66.1's schema, kept in
+  `schemas/` with its source and licence (a test ties it to the installed package's version and
+  its generated `*Args` classes, so it is the schema `pulumi up` will use).
 - Kubernetes objects: against the official OpenAPI-derived JSON schemas of the cluster's version,
   in strict mode (unknown fields fail), with `kubernetes-validate`.
-- `Pulumi.yaml`: against Pulumi's project schema.
+- `Pulumi.yaml`: against Pulumi's project schema (also in `schemas/`).
+
+Everything these checks read is in the repository or installed: the project stands alone.
 """
 
 from __future__ import annotations
@@ -20,18 +24,19 @@ import yaml
 
 from tools.mock_run import PROJECT_DIR, RegisteredResource, reveal
 
-SCHEMAS_DIR = PROJECT_DIR.parent / "shared" / "schemas"
-EXOSCALE_SCHEMA = SCHEMAS_DIR / "pulumiverse-exoscale-0.66.1.schema.json"
+SCHEMAS_DIR = PROJECT_DIR / "schemas"
+EXOSCALE_PROVIDER_VERSION = "0.66.1"
+EXOSCALE_SCHEMA = SCHEMAS_DIR / f"pulumiverse-exoscale-{EXOSCALE_PROVIDER_VERSION}.inputs.json"
 PROJECT_SCHEMA = SCHEMAS_DIR / "pulumi-project.schema.json"
 
 
 class SchemasMissing(RuntimeError):
-    """../shared/schemas is not beside the project: the schema checks cannot run."""
+    """A schema file of `schemas/` is missing: that check cannot run (the others still do)."""
 
 
 def _load(path: Path) -> dict[str, Any]:
     if not path.exists():
-        raise SchemasMissing(f"{path} not found: clone the project with ../shared beside it")
+        raise SchemasMissing(f"{path.relative_to(PROJECT_DIR)} not found: the checks need the repository's schemas/")
     document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return document
 
@@ -67,7 +72,7 @@ def exoscale_input_errors(resource: RegisteredResource) -> list[str]:
     schema = _exoscale_schema()
     spec = schema["resources"].get(resource.type)
     if spec is None:
-        return [f"{resource.type} is not a resource of pulumiverse-exoscale 0.66.1"]
+        return [f"{resource.type} is not a resource of pulumiverse-exoscale {EXOSCALE_PROVIDER_VERSION}"]
     document = {
         "type": "object",
         "properties": {k: _to_json_schema(v) for k, v in spec.get("inputProperties", {}).items()},
@@ -97,6 +102,16 @@ def _drop_nones(value: Any) -> Any:
     return value
 
 
+def checkable_kubernetes_versions() -> list[str]:
+    """The Kubernetes minor versions the installed `kubernetes-validate` has schemas for."""
+    return sorted({kubernetes_validate.utils.major_minor(v) for v in kubernetes_validate.utils.all_versions()},
+                  key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+class VersionNotCheckable(RuntimeError):
+    """The cluster's Kubernetes version has no schemas in the installed `kubernetes-validate`."""
+
+
 def kubernetes_errors(resource: RegisteredResource, version: str) -> list[str]:
     """Why the API server of Kubernetes `version` would refuse this object (strict: unknown fields fail)."""
     try:
@@ -106,6 +121,11 @@ def kubernetes_errors(resource: RegisteredResource, version: str) -> list[str]:
         return [f"{resource.name} ({resource.type}): {where}: {error.message}"]
     except kubernetes_validate.utils.SchemaNotFoundError as error:
         return [f"{resource.name} ({resource.type}): {error}"]
+    except kubernetes_validate.utils.VersionNotSupportedError:
+        raise VersionNotCheckable(
+            f"Kubernetes {version} has no schemas in the installed kubernetes-validate; "
+            f"versions that can be checked: {', '.join(checkable_kubernetes_versions())}"
+        ) from None
     return []
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ import yaml
 
 import contract
 from tools.checks import (
+    EXOSCALE_PROVIDER_VERSION,
     SchemasMissing,
+    VersionNotCheckable,
     exoscale_input_errors,
     kubernetes_errors,
     kubernetes_manifest,
@@ -30,6 +33,7 @@ from tools.mock_run import (
     PROJECT_DIR,
     ProgramFailed,
     RegisteredResource,
+    StackFileError,
     StackRun,
     is_secret,
     run_stack,
@@ -132,18 +136,31 @@ def capacity_view(run: StackRun) -> list[str]:
 
 
 def check(run: StackRun) -> tuple[list[str], list[str]]:
-    """(what was checked, what failed) against the real schemas."""
-    version = ".".join(str(run.outputs["kubernetesVersion"].value).split(".")[:2])
+    """(what was checked, what failed) against the real schemas. Each check runs on its own: one
+    that cannot run is an error of its own and never keeps the others from running."""
+    version = ".".join(str(run.outputs[contract.OUTPUT_KUBERNETES_VERSION].value).split(".")[:2])
     exoscale = [r for r in run.resources if r.type.startswith("exoscale:")]
     kubernetes = [r for r in run.resources if r.type.startswith("kubernetes:")]
-    errors = [e for r in exoscale for e in exoscale_input_errors(r)]
-    errors += [e for r in kubernetes for e in kubernetes_errors(r, version)]
-    errors += project_file_errors()
-    done = [
-        f"{len(exoscale)} Exoscale resources against pulumiverse-exoscale 0.66.1's schema",
-        f"{len(kubernetes)} Kubernetes objects against the Kubernetes {version} schemas (strict)",
-        "Pulumi.yaml against Pulumi's project schema",
+    checks: list[tuple[str, Callable[[], list[str]]]] = [
+        (
+            f"{len(exoscale)} Exoscale resources against pulumiverse-exoscale {EXOSCALE_PROVIDER_VERSION}'s schema",
+            lambda: [e for r in exoscale for e in exoscale_input_errors(r)],
+        ),
+        (
+            f"{len(kubernetes)} Kubernetes objects against the Kubernetes {version} schemas (strict)",
+            lambda: [e for r in kubernetes for e in kubernetes_errors(r, version)],
+        ),
+        ("Pulumi.yaml against Pulumi's project schema", project_file_errors),
     ]
+    done: list[str] = []
+    errors: list[str] = []
+    for what, run_check in checks:
+        try:
+            errors += run_check()
+        except (SchemasMissing, VersionNotCheckable) as error:
+            errors.append(f"not checked: {what}: {error}")
+            continue
+        done.append(what)
     return done, errors
 
 
@@ -174,12 +191,17 @@ def _masked_like(wire: Any, plain: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stack", nargs="?", default="dev", help="stack name: Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("stack", nargs="?", help="stack name: Pulumi.<stack>.yaml (default dev)")
+    # `-s dev`, as the Pulumi CLI takes it.
+    parser.add_argument("-s", "--stack", dest="stack_option", metavar="STACK", help="the same, as `pulumi -s`")
     parser.add_argument("--out", type=Path, help="folder for the manifests (default plan-out/<stack>)")
     args = parser.parse_args(argv)
+    if args.stack and args.stack_option and args.stack != args.stack_option:
+        parser.error(f"two stacks given: {args.stack!r} and -s {args.stack_option!r}")
+    args.stack = args.stack_option or args.stack or "dev"
     try:
         run = run_stack(args.stack)
-    except (ProgramFailed, FileNotFoundError) as error:
+    except (ProgramFailed, StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
@@ -196,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or PROJECT_DIR / "plan-out" / args.stack
     count = write_manifests(run, out)
     print(f"\nKubernetes manifests: {count} written to {out} (secrets masked)")
-    try:
-        done, errors = check(run)
-    except SchemasMissing as error:
-        print(f"\nchecks: NOT RUN: {error}", file=sys.stderr)
-        return 1
+    done, errors = check(run)
     print("Checked: " + "; ".join(done))
     if errors:
         print("\n".join(f"  error: {e}" for e in errors), file=sys.stderr)
