@@ -50,6 +50,8 @@ class RegisteredResource:
     inputs: dict[str, Any]  # deserialized; secrets keep the wire wrapper (see is_secret)
     wire: struct_pb2.Struct  # exactly what the engine received
     dependencies: list[str] = field(default_factory=list)
+    id: str = ""
+    """The id the mock engine answered with (what the program's `resource.id` resolves to)."""
 
 
 @dataclass
@@ -103,15 +105,28 @@ def reveal(value: Any) -> Any:
     return value
 
 
+class StackFileError(Exception):
+    """The stack file is missing or is not a valid stack file; the message says where and why."""
+
+
 def stack_file_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """The `config:` of Pulumi.<stack>.yaml; `secure:` values become a placeholder marked secret."""
     path = project_dir / f"Pulumi.{stack}.yaml"
-    if not path.exists():
+    if not path.is_file():
         stacks = sorted(p.name.split(".")[1] for p in project_dir.glob("Pulumi.*.yaml"))
-        raise FileNotFoundError(f"no stack file {path.name}; stacks here: {', '.join(stacks)}")
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    config: dict[str, Any] = document.get("config") or {}
-    return config
+        raise StackFileError(f"no stack file {path.name}; stacks here: {', '.join(stacks)}")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else path.name
+        raise StackFileError(f"{where}: not valid YAML: {error.problem or error}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise StackFileError(f"{path.name}: not valid YAML: {error}") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config or {}, dict):
+        raise StackFileError(f"{path.name}: `config:` must be a mapping of keys to values")
+    return dict(config or {})
 
 
 class _Mocks(pulumi_mocks.Mocks):
@@ -156,6 +171,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
                     wire=wire,
                     dependencies=list(request.dependencies),
+                    id=response.id,
                 )
             )
         return response
