@@ -2,8 +2,15 @@
 
 The valid profiles are read at run time from the OpenAPI document shipped inside the official
 `exoscale` package (schema `nvidia-mig-profile-<api key>`), so a profile the API adds needs no
-code change here. What the API does not say — the GPU behind a family, its MIG geometry and how
-many GPUs an instance size carries — is the hand-kept part below.
+code change here. What the API does not say — the GPU behind a family, its MIG geometry, how
+many GPUs an instance size carries and how much memory a process really gets in each slice — is
+the hand-kept part below.
+
+Usable memory. A profile's "24gb" is a nominal size; what a CUDA process (and so vLLM, which
+sizes its budget as `torch.cuda.mem_get_info()` total x gpu_memory_utilization) sees inside the
+slice is NVML's memory size of the GPU-instance profile, which `nvidia-smi mig -lgip` prints in
+GiB. `MEASURED_USABLE_MIB` holds those figures per GPU; a profile not listed there gets the
+deliberately low derivation of `derived_usable_mib` (and says so in `usable_memory_source`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,61 @@ MIG_STRATEGIES = ("single", "mixed")
 
 _PROFILE = re.compile(r"^(?P<compute>\d+)g\.(?P<memory>\d+)gb(?P<suffix>.*)$")
 
+GB = 1e9
+MIB = 2**20
+
+# Memory a CUDA process sees in one slice, in MiB, keyed by the API's GPU key and then by the
+# profile's base name ("1g.24gb"). The +me, +me.all, -me and +gfx variants of a base have the same
+# memory: every listing below prints them equal. Where two reports differ, the lower is kept.
+MEASURED_USABLE_MIB: dict[str, dict[str, int]] = {
+    # A30 (driver 535.183.01), public `nvidia-smi` output with MIG devices: "11968MiB" for 2g.12gb
+    # and "5952MiB" for 1g.6gb; its `nvidia-smi mig -lgip`: 5.81 / 11.69 / 23.44 GiB (another
+    # A30 listing prints 23.50 GiB for 4g.24gb). NVIDIA/go-nvml's mock A30
+    # (pkg/nvml/mock/shared/gpus/a30.go) says 5836/11672/23344 MiB; it is a test fixture, the
+    # driver's own figures win.
+    "a30.24gb": {"1g.6gb": 5952, "2g.12gb": 11968, "4g.24gb": 24000},
+    # RTX PRO 6000 Blackwell Server Edition, public `nvidia-smi mig -lgip`: 23.62 (all 1g.24gb
+    # variants) / 47.38 (2g.48gb) / 95.12 GiB (4g.96gb; another listing prints 95.00, kept); torch
+    # inside a 1g.24gb slice reports total_memory 24192 MiB (= 23.62 GiB). NVIDIA's vGPU tables
+    # give less (23.12 GiB for 1g.24gb+gfx) because a hypervisor's vGPU reserves memory: not the
+    # case on an SKS node, whose own driver partitions the GPU (the node image's MIG settings).
+    "rtxpro6000.96gb": {"1g.24gb": 24192, "2g.48gb": 48512, "4g.96gb": 97280},
+    # B300: no per-profile listing was found (NVIDIA's MIG guide gives fractions, GPU Operator's
+    # release notes only names); every B300 profile uses derived_usable_mib.
+}
+
+# Share of a profile's nominal size (read as GiB) assumed usable where no listing is known: the
+# lowest share in the bare-metal listings found, the A100-40GB's 1g.5gb with 4864 MiB = 4.75 of
+# 5 GiB (NVIDIA/go-nvml pkg/nvml/mock/shared/gpus/a100.go; the MIG user guide's `nvidia-smi mig
+# -lgip` example prints 4.75 GiB). The A30 (0.969-0.977) and RTX PRO 6000 (0.984-0.990) listings
+# above are all higher, so the derivation errs towards a smaller slice. (A GPU shared through a
+# hypervisor's vGPU manager shows less, e.g. 10.62 of 12 GiB on an H100 NVL vGPU host; an SKS
+# node's own driver partitions its GPU, which it can only do with the whole GPU passed through.)
+DERIVED_USABLE_FRACTION = 0.95
+
+
+def derived_usable_mib(nominal_gb: float) -> int:
+    """Usable MiB assumed for a profile named "...<nominal_gb>gb" that no listing covers."""
+    return int(nominal_gb * 1024 * DERIVED_USABLE_FRACTION)
+
+
+def profile_base(name: str) -> str:
+    """The profile without its media/graphics suffix: "1g.24gb+me.all" -> "1g.24gb"."""
+    match = _PROFILE.match(name)
+    if match is None:
+        return name
+    return f"{match['compute']}g.{match['memory']}gb"
+
+
+def usable_memory_mib(api_key: str, name: str) -> tuple[int, str]:
+    """Usable MiB of profile `name` of GPU `api_key` and where the figure comes from."""
+    measured = MEASURED_USABLE_MIB.get(api_key, {}).get(profile_base(name))
+    if measured is not None:
+        return measured, "nvidia-smi listing"
+    match = _PROFILE.match(name)
+    nominal = int(match["memory"]) if match else 0
+    return derived_usable_mib(nominal), f"derived: {DERIVED_USABLE_FRACTION:g} x nominal GiB"
+
 
 @dataclass(frozen=True)
 class MigProfile:
@@ -30,6 +92,15 @@ class MigProfile:
     slices_per_gpu: int  # how many instances of this profile one GPU holds
     memory_gb: int  # nominal memory of one slice (the "24gb" in the name)
     compute_slices: int  # the "1g" in the name
+    # memory a CUDA process sees in the slice, MiB; 0 means "not known", see usable_memory_gb
+    usable_memory_mib: int = 0
+    usable_memory_source: str = ""  # "nvidia-smi listing" or how it was derived
+
+    @property
+    def usable_memory_gb(self) -> float:
+        """Memory a CUDA process (vLLM) sees in one slice, in GB (10**9 bytes)."""
+        mib = self.usable_memory_mib or derived_usable_mib(self.memory_gb)
+        return mib * MIB / GB
 
     def resource_name(self, strategy: str) -> str:
         """The extended resource a pod requests to get one slice of this profile."""
@@ -72,7 +143,15 @@ class GpuFamily:
             slices = 1
         else:
             slices = min(self.compute_slices // compute, self.memory_slices // memory_units)
-        return MigProfile(name=name, slices_per_gpu=slices, memory_gb=memory, compute_slices=compute)
+        usable_mib, source = usable_memory_mib(self.api_key, name)
+        return MigProfile(
+            name=name,
+            slices_per_gpu=slices,
+            memory_gb=memory,
+            compute_slices=compute,
+            usable_memory_mib=usable_mib,
+            usable_memory_source=source,
+        )
 
     def gpus_per_node(self, instance_type: str) -> int | None:
         """GPUs in one instance of `instance_type`, or None where the catalogue does not know."""
