@@ -21,9 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# The wire encoding of a secret (pulumi/sdk/go/common/resource/properties.go).
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+from names import SECRET_SIG, SECRET_VALUE
 
 _MARKER_ATTRIBUTE = "__sks_mig_secret_marks__"
 
@@ -57,7 +55,7 @@ def is_secret(value: Any) -> bool:
 def mark(value: Any, inside_secret: bool = False) -> Any:
     """The wire-form `value` with each secret wrapper replaced by its value, scalars marked."""
     if isinstance(value, dict):
-        if value.get(SIG_KEY) == SECRET_SIG and "value" in value:
+        if value.get(SECRET_SIG) == SECRET_VALUE and "value" in value:
             return mark(value["value"], True)
         return {key: mark(item, inside_secret) for key, item in value.items()}
     if isinstance(value, list):

@@ -3,4 +3,5 @@
 source "$(dirname "$0")/setup.sh"
 ruff check .
 mypy
+mypy policy/__main__.py
 exec python -m pytest

@@ -34,13 +34,13 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+import contract
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PACK_DIR = PROJECT_DIR / "policy"
 # Nothing listens here, and nothing is meant to: see the module docstring.
 ENGINE_PLACEHOLDER = "127.0.0.1:1"
 
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 LEVELS = {
     "advisory": analyzer_pb2.ADVISORY,
@@ -53,7 +53,7 @@ LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
 
 def secret(value: Any) -> dict[str, Any]:
     """`value` marked secret, as the engine encodes it."""
-    return {SECRET_SIG_KEY: SECRET_SIG, "value": value}
+    return {contract.SECRET_SIG: contract.SECRET_VALUE, "value": value}
 
 
 def to_struct(properties: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -197,8 +197,12 @@ class AnalyzerClient:
         project: str = "sks-mig",
         python: str = sys.executable,
         start_timeout: float = 30.0,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
+        """`environment`: the pack process's environment before the CLI's PULUMI_* variables
+        (default: this process's)."""
         self.pack_dir = pack_dir
+        self.environment = dict(os.environ if environment is None else environment)
         self.stack = stack
         self.project = project
         self.python = python
@@ -216,7 +220,7 @@ class AnalyzerClient:
     def start(self) -> AnalyzerClient:
         began = time.monotonic()
         env = {
-            **os.environ,
+            **self.environment,
             "PULUMI_PROJECT": self.project,
             "PULUMI_STACK": self.stack,
             "PULUMI_DRY_RUN": "true",
