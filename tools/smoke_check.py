@@ -1,18 +1,25 @@
-"""The seed article's end-to-end test as one command: one review, two vLLM servers, two answers.
+"""The seed article's end-to-end test as one command: one review, two models, two answers.
 
+    python -m tools.smoke_check --base-url http://localhost:4000
     python -m tools.smoke_check --summarize http://localhost:8001 --sentiment http://localhost:8002
 
-sends the article's review of *Misery* (tools/data/review.txt) to the first server with the
-article's summarization prompt and to the second with a sentiment-extraction prompt, through the
-OpenAI-compatible `POST /v1/chat/completions`, and prints each answer with its latency. A URL is the
-server's base (`http://host:port`; a trailing `/v1` is accepted). The model name is taken from
-`--summarize-model`/`--sentiment-model` or else discovered with `GET /v1/models` (its first model).
-When the environment variable named by `--api-key-env` (default VLLM_API_KEY) is set, its value is
-sent as a bearer token; it is never printed.
+sends the article's review of *Misery* (tools/data/review.txt) with the article's summarization
+prompt to one model and with a sentiment-extraction prompt to another, through the
+OpenAI-compatible `POST /v1/chat/completions`, and prints each answer with its latency.
 
-Exit status: 0 when both servers answered, 1 when one did not (down, timed out, an HTTP error or a
-malformed body; each reported with the server, its URL and what happened), 2 for a usage error.
-Standard library only.
+With `--base-url` both requests go to one endpoint (the model router), each with its own `model`:
+`--summarize-model` and `--sentiment-model`, by default the article's (Phi-4-mini and
+Qwen2.5-7B). First `GET /v1/models` must list both, and every `--expect-model`; a model it does
+not list is named. With `--summarize`/`--sentiment` each request goes to its own server, and a
+model not given is discovered with that server's `GET /v1/models` (its first model).
+
+A URL is the base (`http://host:port`; a trailing `/v1` is accepted). When the environment
+variable named by `--api-key-env` (default VLLM_API_KEY) is set, its value is sent as a bearer
+token; it is never printed.
+
+Exit status: 0 when both answered, 1 when one did not (down, timed out, an HTTP error, a malformed
+body, or a model the endpoint does not list; each reported with the task, its URL and what
+happened), 2 for a usage error. Standard library only.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ SENTIMENT_PROMPT = (
     "You are a sentiment extraction engine. State the overall sentiment of the input as one word "
     "(positive, negative, neutral or mixed), then give one sentence explaining why."
 )
+
+# The article's two models, as the router serves them (their served names).
+ARTICLE_SUMMARIZE_MODEL = "microsoft/Phi-4-mini-instruct"
+ARTICLE_SENTIMENT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_TOKENS = 512
@@ -125,10 +136,10 @@ def request_json(
         ) from None
 
 
-def discover_model(
+def list_models(
     base: str, *, headers: Mapping[str, str], timeout: float, api_key_env: str
-) -> str:
-    """The first model the server lists at GET /v1/models."""
+) -> list[str]:
+    """The model names the endpoint lists at GET /v1/models (at least one)."""
     url = f"{base}/v1/models"
     listing = request_json(
         "GET", url, headers=headers, body=None, timeout=timeout, api_key_env=api_key_env
@@ -137,9 +148,34 @@ def discover_model(
         models = [entry["id"] for entry in listing["data"]]
     except (TypeError, KeyError):
         raise CheckFailed(f"GET {url}: malformed response, no data[].id list of models") from None
-    if not models or not isinstance(models[0], str):
+    if not models or not all(isinstance(model, str) for model in models):
         raise CheckFailed(f"GET {url}: the server lists no model")
-    return models[0]
+    return models
+
+
+def discover_model(
+    base: str, *, headers: Mapping[str, str], timeout: float, api_key_env: str
+) -> str:
+    """The first model the server lists at GET /v1/models."""
+    return list_models(base, headers=headers, timeout=timeout, api_key_env=api_key_env)[0]
+
+
+def check_listed(
+    url: str, expected: Sequence[str], *, api_key: str | None, api_key_env: str, timeout: float
+) -> str | None:
+    """None when GET /v1/models of `url` lists every `expected` model, else what is wrong."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        base = base_url(url)
+        listed = list_models(base, headers=headers, timeout=timeout, api_key_env=api_key_env)
+    except CheckFailed as error:
+        return str(error)
+    missing = [model for model in dict.fromkeys(expected) if model not in listed]
+    if missing:
+        return (
+            f"GET {base}/v1/models: {', '.join(missing)} not listed; it lists {', '.join(listed)}"
+        )
+    return None
 
 
 def chat(
@@ -263,26 +299,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(OpenAI-compatible API) and print both answers; exit 0 only if both answered.",
     )
     parser.add_argument(
-        "--summarize",
-        required=True,
+        "--base-url",
         metavar="URL",
-        help="base URL of the summarizing server, e.g. http://localhost:8001",
+        help="one endpoint for both requests (the model router), e.g. http://localhost:4000",
+    )
+    parser.add_argument(
+        "--summarize",
+        metavar="URL",
+        help="base URL of the summarizing server, e.g. http://localhost:8001 (without --base-url)",
     )
     parser.add_argument(
         "--sentiment",
-        required=True,
         metavar="URL",
-        help="base URL of the sentiment server, e.g. http://localhost:8002",
+        help="base URL of the sentiment server, e.g. http://localhost:8002 (without --base-url)",
     )
     parser.add_argument(
         "--summarize-model",
         metavar="NAME",
-        help="model name to ask for (default: the first of GET /v1/models)",
+        help=f"model name to ask for (default with --base-url: {ARTICLE_SUMMARIZE_MODEL}; "
+        "otherwise the first of the server's GET /v1/models)",
     )
     parser.add_argument(
         "--sentiment-model",
         metavar="NAME",
-        help="model name to ask for (default: the first of GET /v1/models)",
+        help=f"model name to ask for (default with --base-url: {ARTICLE_SENTIMENT_MODEL}; "
+        "otherwise the first of the server's GET /v1/models)",
+    )
+    parser.add_argument(
+        "--expect-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --base-url: another model GET /v1/models must list (repeatable)",
     )
     parser.add_argument(
         "--api-key-env",
@@ -312,7 +360,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="FILE",
         help="text to send (default: the article's review, tools/data/review.txt)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.base_url is not None:
+        if args.summarize is not None or args.sentiment is not None:
+            parser.error("give either --base-url or --summarize and --sentiment, not both")
+        args.summarize = args.sentiment = args.base_url
+        args.summarize_model = args.summarize_model or ARTICLE_SUMMARIZE_MODEL
+        args.sentiment_model = args.sentiment_model or ARTICLE_SENTIMENT_MODEL
+    elif args.summarize is None or args.sentiment is None:
+        parser.error("give --base-url URL (one endpoint), or both --summarize URL and --sentiment URL")
+    elif args.expect_model:
+        parser.error("--expect-model checks the one endpoint of --base-url")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -327,6 +386,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         Task("summarize", args.summarize, SUMMARIZE_PROMPT, args.summarize_model),
         Task("sentiment", args.sentiment, SENTIMENT_PROMPT, args.sentiment_model),
     )
+    failures: list[str] = []
+    if args.base_url is not None:
+        expected = [args.summarize_model, args.sentiment_model, *args.expect_model]
+        problem = check_listed(
+            args.base_url, expected, api_key=api_key, api_key_env=args.api_key_env, timeout=args.timeout
+        )
+        if problem is not None:
+            print(f"== models: FAILED, endpoint {args.base_url}: {problem}", file=sys.stderr)
+            failures.append("models")
+        else:
+            print(f"== models: {args.base_url} lists {', '.join(dict.fromkeys(expected))} ==")
     results = []
     for task in tasks:
         result = run_task(
@@ -349,12 +419,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"== {task.name}: FAILED, server {task.url}: {result.error}", file=sys.stderr)
         sys.stdout.flush()
     failed = [result.task.name for result in results if not result.ok]
-    if failed:
-        print(
-            f"smoke check failed: {len(failed)} of {len(results)} servers did not answer "
-            f"({', '.join(failed)})",
-            file=sys.stderr,
+    if failed or failures:
+        what = (
+            f"{len(failed)} of {len(results)} requests did not answer ({', '.join(failed)})"
+            if failed
+            else "both requests answered"
         )
+        listing = "; the endpoint does not list every model" if failures else ""
+        print(f"smoke check failed: {what}{listing}", file=sys.stderr)
         return 1
     print(f"smoke check passed: {len(results)} of {len(results)} servers answered")
     return 0

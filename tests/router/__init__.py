@@ -1,0 +1,1 @@
+"""The real model router in tests: the fake model servers it routes to and its process."""
