@@ -48,6 +48,7 @@ INPUTS: dict[str, Any] = {
     "anti_affinity_group_ids": [AAG_GPU],
     "description": "RTX PRO 6000 cut into 1g.24gb slices",
     "timeout_seconds": 1200,
+    "replace_strategy": "deleteFirst",
 }
 
 

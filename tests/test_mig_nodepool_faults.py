@@ -5,6 +5,7 @@ Nothing is left behind silently. The fake API injects the faults; waits run on a
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any, cast
 import pytest
 
 from components.mig_nodepool import MigNodepoolError
+from components.mig_nodepool.states import FAILED_STATES, READY_STATE, SETTLING_STATES, api_states
 from tests.fake_exoscale import FakeExoscaleAPI
 from tests.mig_nodepool_engine import CLUSTER_ID, INPUTS, Engine, no_credentials_in
 
@@ -259,4 +261,70 @@ def test_fault_is_survived_or_reported_naming_the_nodepool(
         no_credentials_in(message)
     for operation_id, count in fault.requests:
         assert len(fake_api.requests_for(operation_id)) == count, operation_id
+    fake_api.assert_no_violations()
+
+
+# --------------------------------------------------------------------------------------------------
+# Failure states of the nodepool itself: degraded and error are failures, never "settled"
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_provider_knows_every_nodepool_state_of_the_api() -> None:
+    """Each state of the document's sks-nodepool enum is either waited out, a failure or ready."""
+    known = SETTLING_STATES | FAILED_STATES | {READY_STATE}
+    assert set(api_states()) == known
+    assert {"degraded", "error"} == FAILED_STATES
+
+
+@pytest.mark.parametrize("state", ["degraded", "error"])
+def test_create_that_settles_in_a_failure_state_fails_naming_the_pool_and_leaves_no_orphan(
+    engine: Engine, fake_api: FakeExoscaleAPI, state: str
+) -> None:
+    fake_api.degrade_next_operation("create-sks-nodepool", state)
+    with pytest.raises(MigNodepoolError) as caught:
+        engine.create(INPUTS)
+    message = str(caught.value)
+    [created] = fake_api.requests_for("create-sks-nodepool")
+    nodepool_id = fake_api.requests_for("delete-sks-nodepool")[0].path.rsplit("/", 1)[1]
+    assert created.status == 200
+    for fragment in (f"nodepool {nodepool_id} ('gpu-rtx')", f"state {state!r}", "deleted again"):
+        assert fragment in message, message
+    assert fake_api.nodepools[CLUSTER_ID] == {}, "nothing left outside the Pulumi state"
+    assert fake_api.instances == {}
+    no_credentials_in(message)
+    fake_api.assert_no_violations()
+
+
+def test_update_that_leaves_the_pool_degraded_fails_naming_it(engine: Engine, fake_api: FakeExoscaleAPI) -> None:
+    nodepool_id, outs = engine.create(INPUTS)
+    fake_api.degrade_next_operation("update-sks-nodepool")
+    with pytest.raises(MigNodepoolError) as caught:
+        engine.update(nodepool_id, outs, {**INPUTS, "labels": {"team": "ml"}})
+    message = str(caught.value)
+    for fragment in (f"nodepool {nodepool_id} ('gpu-rtx')", "state 'degraded'", "stays in the Pulumi state"):
+        assert fragment in message, message
+    assert nodepool_id in fake_api.nodepools[CLUSTER_ID], "a recorded pool is never deleted by an update"
+    fake_api.assert_no_violations()
+
+
+def test_scale_down_that_leaves_the_pool_degraded_fails_naming_it(engine: Engine, fake_api: FakeExoscaleAPI) -> None:
+    nodepool_id, outs = engine.create({**INPUTS, "size": 3})
+    fake_api.degrade_next_operation("evict-sks-nodepool-members")
+    with pytest.raises(MigNodepoolError, match=f"nodepool {nodepool_id} \\('gpu-rtx'\\) is in state 'degraded'"):
+        engine.update(nodepool_id, outs, INPUTS)
+    assert len(fake_api.bodies("evict-sks-nodepool-members")[0]["instances"]) == 1
+    fake_api.assert_no_violations()
+
+
+def test_refresh_of_a_degraded_pool_records_the_state_and_warns(
+    engine: Engine, fake_api: FakeExoscaleAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    nodepool_id, outs = engine.create(INPUTS)
+    fake_api.update_nodepool_out_of_band(CLUSTER_ID, nodepool_id, state="degraded")
+    with caplog.at_level(logging.WARNING, logger="components.mig_nodepool"):
+        read = engine.read(nodepool_id, outs)
+    assert read.id == nodepool_id
+    assert read.outs is not None and read.outs["state"] == "degraded"
+    warnings = [r.getMessage() for r in caplog.records if r.name.startswith("components.mig_nodepool.")]
+    assert any(nodepool_id in w and "'gpu-rtx'" in w and "'degraded'" in w for w in warnings), warnings
     fake_api.assert_no_violations()

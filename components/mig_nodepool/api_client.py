@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from components.mig_nodepool import settings
 from components.mig_nodepool.api_errors import api_message, fault_hint, status_of
 from components.mig_nodepool.errors import MigNodepoolError, _NotFound, _Retryable
 from components.mig_nodepool.settings import DEFAULT_TIMEOUT_SECONDS, ENV_KEY, ENV_SECRET, setting
-from components.mig_nodepool.spec import _Spec, int_if_integral
+from components.mig_nodepool.spec import _Spec, int_if_integral, pool_name_of, strategy_of
+from components.mig_nodepool.states import SETTLING_STATES
 
 if TYPE_CHECKING:
     from exoscale.api.v2 import Client
-
-_SETTLING_STATES: Final = frozenset({"creating", "updating", "scaling", "renewing-token", "deleting"})
 
 
 def _new_client(key: str, secret: str, endpoint: str) -> Client:
@@ -162,7 +161,7 @@ class _Api:
                     "get_sks_cluster",
                     id=spec.cluster_id,
                 )
-                found = nodepool_named(cluster, spec.name)
+                found = nodepool_named(cluster, spec.pool_name)
                 if found is not None:  # the failed POST did create it: adopt, do not duplicate
                     return str(found["id"]), None
             try:
@@ -185,6 +184,53 @@ class _Api:
             f"{what}: gave up after {attempt} attempt(s) against {self.endpoint}; last error: {last}. "
             "No nodepool was created."
         )
+
+    def pool_members(self, what: str, instance_pool_id: str) -> list[dict[str, Any]]:
+        """The instances of an instance pool (`get-instance-pool`), each as `get-instance` reports it
+        (state, creation time, name); a member gone meanwhile (404) is left out."""
+        pool = self.call(f"{what}: reading instance pool {instance_pool_id}", "get_instance_pool", id=instance_pool_id)
+        members: list[dict[str, Any]] = []
+        for ref in pool.get("instances") or []:
+            try:
+                members.append(self.call(f"{what}: reading instance {ref.get('id')}", "get_instance", id=ref.get("id")))
+            except _NotFound:
+                continue
+        return members
+
+    def evict_members(
+        self, what: str, cluster_id: str, nodepool_id: str, instance_ids: list[str], inputs: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """PUT the nodepool's `:evict`; a retried PUT first checks that the failed one did not evict
+        them already (eviction is not idempotent: a member evicted twice is an error)."""
+        attempts = max(1, int(setting("SKS_MIG_RETRY_ATTEMPTS", settings.RETRY_ATTEMPTS)))
+        last = ""
+        for attempt in range(1, attempts + 1):
+            if attempt > 1 and not set(instance_ids) & set(self._member_ids(what, cluster_id, nodepool_id)):
+                return None  # the failed PUT did evict them
+            try:
+                operation: dict[str, Any] = self._attempt(
+                    what,
+                    "evict_sks_nodepool_members",
+                    inputs,
+                    {"id": cluster_id, "sks_nodepool_id": nodepool_id, "instances": list(instance_ids)},
+                )
+            except _Retryable as exc:
+                last = str(exc)
+                if attempt == attempts or not self._backoff(attempt):
+                    break
+                continue
+            return operation
+        raise MigNodepoolError(
+            f"{what}: gave up after {attempt} attempt(s) against {self.endpoint}; last error: {last}"
+        )
+
+    def _member_ids(self, what: str, cluster_id: str, nodepool_id: str) -> list[str]:
+        nodepool = self._read_nodepool(what, cluster_id, nodepool_id) or {}
+        pool_id = (nodepool.get("instance-pool") or {}).get("id")
+        if not pool_id:
+            return []
+        pool = self.call(f"{what}: reading instance pool {pool_id}", "get_instance_pool", id=pool_id)
+        return [str(ref.get("id")) for ref in pool.get("instances") or []]
 
     def wait_operation(
         self,
@@ -227,7 +273,7 @@ class _Api:
             nodepool = self._read_nodepool(what, cluster_id, nodepool_id)
             if nodepool is None:
                 raise MigNodepoolError(f"{what}: nodepool {nodepool_id} disappeared. {advice}")
-            if nodepool.get("state") not in _SETTLING_STATES:
+            if nodepool.get("state") not in SETTLING_STATES:
                 return nodepool
             self._pause(what, f"nodepool {nodepool_id} to leave state {nodepool.get('state')!r}", advice)
 
@@ -267,7 +313,7 @@ class _Api:
         return {
             "zone": props.get("zone"),
             "cluster_id": props.get("cluster_id"),
-            "name": nodepool.get("name"),
+            "name": _declared_name(props, nodepool.get("name")),
             "instance_type": instance_type,
             "size": nodepool.get("size"),
             "disk_size": nodepool.get("disk-size"),
@@ -281,11 +327,21 @@ class _Api:
             ),
             "description": nodepool.get("description") or "",
             "timeout_seconds": int_if_integral(props.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+            "replace_strategy": strategy_of(props),
             "nodepool_id": nodepool.get("id"),
             "state": nodepool.get("state"),
             "instance_pool_id": (nodepool.get("instance-pool") or {}).get("id"),
             "instance_type_id": type_id,
+            "nodepool_name": nodepool.get("name"),
         }
+
+
+def _declared_name(props: Mapping[str, Any], api_name: Any) -> Any:
+    """The `name` input behind the pool's name at the API: the declared name while the API name is
+    the one the provider gave it (`pool_name_of`, or the recorded `nodepool_name`), else the API's
+    name (renamed outside Pulumi: drift, which the next update repairs)."""
+    given = {pool_name_of(props), props.get("nodepool_name")}
+    return props.get("name") if api_name in given else api_name
 
 
 def _fmt_seconds(seconds: float) -> str:

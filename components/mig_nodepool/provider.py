@@ -4,14 +4,23 @@ host) to check, diff, create, read, update and delete an SKS nodepool with NVIDI
 * `check` validates the inputs offline; `check` and `diff` never call the API, so a preview makes
   no API call at all.
 * `create` resolves `family.size` to the API's instance-type id, creates the nodepool, waits for the
-  asynchronous operation (bounded by `timeout_seconds`) and returns what the API reports.
-* `read` (refresh) reports drift; a nodepool deleted outside Pulumi reads back with an empty id.
-* `diff` replaces on `zone`, `cluster_id` and `instance_type` (delete first: GPU quota and the
-  nodepool name are both taken by the old pool); everything else is updated in place: `size`
-  through `scale-sks-nodepool`, the rest through `update-sks-nodepool` (whose body accepts `name`,
-  `disk-size`, labels, taints, description, security and anti-affinity groups and MIG profiles).
-  A MIG change logs a warning: it recycles the GPU nodes.
-* An operation that fails or does not finish in time names the nodepool id.
+  asynchronous operation (bounded by `timeout_seconds`) and returns what the API reports. A pool
+  that settles `degraded` or `error` is deleted again (nothing is left outside the Pulumi state)
+  and create fails naming its id and name.
+* `read` (refresh) reports drift; a nodepool deleted outside Pulumi reads back with an empty id; a
+  `degraded` or `error` pool reads back with that `state` and a warning (a refresh never fails on it).
+* `diff` replaces on `zone`, `cluster_id`, `instance_type` and `nvidia_mig_profiles` (REPLACE_KEYS:
+  a GPU node's MIG layout is fixed when it is created), and warns that the GPU nodes are recreated
+  and the servers restart. `DiffResult.delete_before_replace` is the `replace_strategy` input:
+  true for deleteFirst (the default), false for createFirst. The host passes it on as the
+  response's `deleteBeforeReplace` (pulumi 3.272.0 pulumi/dynamic/__main__.py, `Diff`), and the
+  engine follows it unless the resource option `deleteBeforeReplace` overrides it (pulumi/pulumi
+  pkg/resource/deploy/step_generator.go, `continueStepsFromDiff`: "The provider is responsible for
+  requesting which of these two modes to use"). Everything else is updated in place: `size`
+  through `scale-sks-nodepool` up and `evict-sks-nodepool-members` down (`scaling`), the rest
+  through `update-sks-nodepool`.
+* `update` fails naming the pool if it ends `degraded` or `error`; an operation that fails or does
+  not finish in time names the nodepool id.
 
 Credentials never reach the serialized provider: they are read in `configure` (stack config
 `exoscale:key` / `exoscale:secret`, kept in a module-level weak map, not on the instance) or from
@@ -30,20 +39,19 @@ stay (Read and Delete unpickle the `__provider` recorded in the state's outputs)
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import weakref
 from typing import Any
 
-import pulumi
 from pulumi import dynamic
 
+from components.mig_nodepool import notices, scaling
 from components.mig_nodepool.api_client import _Api, _new_client, nodepool_named
 from components.mig_nodepool.errors import MigNodepoolError, _NotFound
 from components.mig_nodepool.settings import CONFIG_KEY, CONFIG_SECRET, ENV_ENDPOINT, ENV_KEY, ENV_SECRET
 from components.mig_nodepool.spec import (
+    CREATE_FIRST,
     INPUT_KEYS,
     REPLACE_KEYS,
     UPDATE_KWARGS,
@@ -51,9 +59,12 @@ from components.mig_nodepool.spec import (
     _Spec,
     _validate,
     differs,
+    int_if_integral,
+    strategy_of,
     timeout_of,
     with_defaults,
 )
+from components.mig_nodepool.states import FAILED_STATES, READY_STATE
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +98,17 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         changed = [key for key in INPUT_KEYS if differs(key, olds, news)]
         replaces = [key for key in changed if key in REPLACE_KEYS]
-        if "nvidia_mig_profiles" in changed and not replaces:
-            _warn(
-                f"MIG nodepool {olds.get('name')!r} ({_id}): nvidia_mig_profiles changes from "
-                f"{_show(olds.get('nvidia_mig_profiles'))} to {_show(news.get('nvidia_mig_profiles'))}. "
-                "A MIG change recycles the GPU nodes: the new MIG layout only applies to nodes "
-                "provisioned with it, so expect the GPU nodes and the model servers on them to be "
-                "replaced, with the pool's GPU slices unavailable while that happens."
+        if replaces:
+            notices.warn(notices.replacement(_id, olds, news, replaces))
+        elif "size" in changed and _shrinks(olds.get("size"), news.get("size")):
+            notices.warn(
+                notices.scale_down(_id, str(olds.get("name")), _shown(olds.get("size")), _shown(news.get("size")))
             )
         return dynamic.DiffResult(
             changes=bool(changed),
             replaces=replaces,
-            delete_before_replace=bool(replaces),
+            # Not replace_strategy's own change: it is never itself a cause of replacement.
+            delete_before_replace=bool(replaces) and strategy_of(news) != CREATE_FIRST,
         )
 
     # -- create / read / update / delete --------------------------------------------------------
@@ -107,22 +117,31 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
         spec = _Spec.from_props(props)
         api = self._api(spec.zone, spec.timeout_seconds)
         where = f"cluster {spec.cluster_id} (zone {spec.zone})"
+        name = spec.pool_name
         try:
             cluster = api.call(f"reading SKS {where}", "get_sks_cluster", id=spec.cluster_id)
         except _NotFound:
             raise MigNodepoolError(
-                f"creating nodepool {spec.name!r}: cluster_id {spec.cluster_id!r} was not found in zone {spec.zone!r}"
+                f"creating nodepool {name!r}: cluster_id {spec.cluster_id!r} was not found in zone {spec.zone!r}"
             ) from None
-        existing = nodepool_named(cluster, spec.name)
+        existing = nodepool_named(cluster, name)
         if existing is not None:
+            same_layout = (
+                f" With replace_strategy {CREATE_FIRST} a replacement is named after its zone, cluster, "
+                "instance type and MIG profiles: a pool with the same ones exists (a replacement forced "
+                "without changing them, or a pool left by a failed create). Use deleteFirst for this "
+                "replacement, or delete that pool."
+                if spec.replace_strategy == CREATE_FIRST
+                else ""
+            )
             raise MigNodepoolError(
-                f"creating nodepool {spec.name!r}: {where} already has a nodepool with that name "
+                f"creating nodepool {name!r}: {where} already has a nodepool with that name "
                 f"(id {existing.get('id')}), which Pulumi does not manage. Delete it or choose "
-                "another name."
+                f"another name.{same_layout}"
             )
         type_id = api.resolve_instance_type(spec.instance_type)
         body = spec.create_kwargs(type_id)
-        what = f"creating nodepool {spec.name!r} in {where}"
+        what = f"creating nodepool {name!r} in {where}"
         nodepool_id, operation = api.create_nodepool(what, spec, body)
 
         def orphan(np_id: str | None) -> str:
@@ -130,7 +149,7 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
                 f"Nodepool {np_id or '(id unknown)'} exists but is NOT recorded in the Pulumi state: "
                 f"inspect it (exo compute sks nodepool show {spec.cluster_id} {np_id} -z {spec.zone}), "
                 "then delete it or fix the cause; a rerun refuses to create a second nodepool named "
-                f"{spec.name!r} while it exists."
+                f"{name!r} while it exists."
             )
 
         if operation is not None:
@@ -138,13 +157,16 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
         if nodepool_id is None:
             # The operation succeeded without naming its resource: find the pool by name.
             cluster = api.call(f"reading SKS {where}", "get_sks_cluster", id=spec.cluster_id)
-            found = nodepool_named(cluster, spec.name)
+            found = nodepool_named(cluster, name)
             if found is None:
-                raise MigNodepoolError(f"{what}: the operation succeeded but no nodepool named {spec.name!r} exists")
+                raise MigNodepoolError(f"{what}: the operation succeeded but no nodepool named {name!r} exists")
             nodepool_id = str(found["id"])
         nodepool = api.wait_settled(what, spec.cluster_id, nodepool_id, orphan(nodepool_id))
-        if nodepool.get("state") == "error":
-            raise MigNodepoolError(f"{what}: nodepool {nodepool_id} ended in state 'error'. {orphan(nodepool_id)}")
+        if nodepool.get("state") in FAILED_STATES:
+            raise MigNodepoolError(
+                f"{what}: nodepool {nodepool_id} ({name!r}) settled in state {nodepool.get('state')!r} "
+                f"instead of {READY_STATE!r}. {self._discard(spec, nodepool_id, orphan(nodepool_id))}"
+            )
         return dynamic.CreateResult(nodepool_id, api.outputs(props, nodepool))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
@@ -160,14 +182,28 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
         except _NotFound:
             # Deleted outside Pulumi: an empty id drops the resource from the state.
             return dynamic.ReadResult("", {})
+        if nodepool.get("state") in FAILED_STATES:
+            # A refresh records what is, and says so; failing it would hide the pool's real state.
+            notices.warn(
+                f"MIG nodepool {id_} ({nodepool.get('name')!r}) of cluster {cluster_id} is in state "
+                f"{nodepool.get('state')!r}: its GPU nodes may be missing or unhealthy. Inspect it "
+                f"(exo compute sks nodepool show {cluster_id} {id_} -z {zone}); `pulumi up` fails on it "
+                "until it is running again."
+            )
         outs = api.outputs(props, nodepool)
         inputs = {key: outs[key] for key in INPUT_KEYS}
         return dynamic.ReadResult(id_, outs, inputs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         spec = _Spec.from_props(news)
+        what = f"updating nodepool {_id} ({spec.pool_name!r}) of cluster {spec.cluster_id}"
+        for key in REPLACE_KEYS:
+            if differs(key, olds, news):  # diff replaces on these: the engine never updates them
+                raise MigNodepoolError(
+                    f"{what}: {key} cannot change in place (a change replaces the nodepool); "
+                    f"{notices.show(olds.get(key))} -> {notices.show(news.get(key))}"
+                )
         api = self._api(spec.zone, spec.timeout_seconds)
-        what = f"updating nodepool {_id} ({spec.name!r}) of cluster {spec.cluster_id}"
         partial = (
             f"Nodepool {_id} may be partly updated; run `pulumi refresh` to record its real state "
             "and rerun `pulumi up`."
@@ -187,33 +223,49 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
             )
             api.wait_operation(what, operation, _id, lambda _np: partial)
         if differs("size", olds, news):
-            scaling = f"scaling nodepool {_id} ({spec.name!r}) to {spec.size}"
-            operation = api.call(
-                scaling,
-                "scale_sks_nodepool",
-                inputs={"size": spec.size},
-                id=spec.cluster_id,
-                sks_nodepool_id=_id,
-                size=spec.size,
-            )
-            api.wait_operation(scaling, operation, _id, lambda _np: partial)
+            # From the size the API reports, not the recorded one: the members to evict are real.
+            current = api.wait_settled(what, spec.cluster_id, _id, partial)
+            scaling.resize(api, spec, _id, current, partial)
         nodepool = api.wait_settled(what, spec.cluster_id, _id, partial)
+        if nodepool.get("state") in FAILED_STATES:
+            raise MigNodepoolError(
+                f"{what}: nodepool {_id} ({nodepool.get('name')!r}) is in state {nodepool.get('state')!r} "
+                f"instead of {READY_STATE!r}. It stays in the Pulumi state: inspect it (exo compute sks "
+                f"nodepool show {spec.cluster_id} {_id} -z {spec.zone}), then run `pulumi refresh` and "
+                "rerun `pulumi up`."
+            )
         return dynamic.UpdateResult(api.outputs(news, nodepool))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         zone, cluster_id = str(props.get("zone", "")), str(props.get("cluster_id", ""))
         api = self._api(zone, timeout_of(props))
-        what = f"deleting nodepool {_id} of cluster {cluster_id}"
         kept = f"Nodepool {_id} still exists and stays in the Pulumi state; rerun to retry the delete."
+        self._delete(api, cluster_id, _id, kept)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _delete(api: _Api, cluster_id: str, nodepool_id: str, advice: str) -> None:
+        what = f"deleting nodepool {nodepool_id} of cluster {cluster_id}"
         try:
-            operation = api.call(what, "delete_sks_nodepool", id=cluster_id, sks_nodepool_id=_id)
+            operation = api.call(what, "delete_sks_nodepool", id=cluster_id, sks_nodepool_id=nodepool_id)
         except _NotFound:
             operation = None  # already gone (or going): that is what we wanted; confirm below
         if operation is not None:
-            api.wait_operation(what, operation, _id, lambda _np: kept)
-        api.wait_gone(what, cluster_id, _id, kept)
+            api.wait_operation(what, operation, nodepool_id, lambda _np: advice)
+        api.wait_gone(what, cluster_id, nodepool_id, advice)
 
-    # -- helpers ------------------------------------------------------------------------------
+    def _discard(self, spec: _Spec, nodepool_id: str, orphan: str) -> str:
+        """Delete a pool that create will not return (the engine records nothing for a failed
+        create: the host aborts the call), and say whether that worked."""
+        try:  # on a deadline of its own: the create may have used up most of its timeout
+            self._delete(self._api(spec.zone, spec.timeout_seconds), spec.cluster_id, nodepool_id, orphan)
+        except MigNodepoolError as exc:
+            return f"Deleting it failed: {exc}"
+        return (
+            "It was deleted again, so nothing is left outside the Pulumi state; check the zone's GPU "
+            "capacity and quota, then rerun `pulumi up`."
+        )
 
     def _api(self, zone: str, timeout_seconds: float) -> _Api:
         key, secret = self._credentials()
@@ -237,11 +289,11 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
         return key, secret
 
 
-def _warn(message: str) -> None:
-    log.warning(message)
-    with contextlib.suppress(Exception):  # a warning must never break the diff
-        pulumi.log.warn(message)
+def _shrinks(old: Any, new: Any) -> bool:
+    """Whether the size goes down (False while the new size is not known yet, at preview)."""
+    sizes = [v for v in (old, new) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return len(sizes) == 2 and sizes[1] < sizes[0]
 
 
-def _show(value: Any) -> str:
-    return json.dumps(value, sort_keys=True) if value else "none"
+def _shown(value: Any) -> Any:
+    return int_if_integral(value)

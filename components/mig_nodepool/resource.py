@@ -29,6 +29,10 @@ class MigNodepoolArgs(TypedDict):
     anti_affinity_group_ids: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
     description: NotRequired[pulumi.Input[str]]
     timeout_seconds: NotRequired[pulumi.Input[int]]
+    replace_strategy: NotRequired[pulumi.Input[str]]
+    """How a change of zone, cluster, instance type or MIG profiles replaces the pool: "deleteFirst"
+    (default: GPU quota rarely holds two pools) or "createFirst" (no gap in GPU capacity; the new pool
+    is named `<name>-<8 hex digits>`). Never sent to the API, never itself a cause of replacement."""
 
 
 class MigNodepool(dynamic.Resource, module=contract.MIG_NODEPOOL_MODULE, name=contract.MIG_NODEPOOL_NAME):
@@ -41,6 +45,10 @@ class MigNodepool(dynamic.Resource, module=contract.MIG_NODEPOOL_MODULE, name=co
     nodepool_id: pulumi.Output[str]
     state: pulumi.Output[str]
     instance_pool_id: pulumi.Output[str]
+    """The Exoscale instance pool behind the nodepool (what the CCM's
+    `service.beta.kubernetes.io/exoscale-loadbalancer-service-instancepool-id` annotation names)."""
+    nodepool_name: pulumi.Output[str]
+    """The pool's name at the API: `name`, or `name-<8 hex digits>` if created with createFirst."""
     instance_type_id: pulumi.Output[str]
     zone: pulumi.Output[str]
     cluster_id: pulumi.Output[str]
@@ -55,6 +63,7 @@ class MigNodepool(dynamic.Resource, module=contract.MIG_NODEPOOL_MODULE, name=co
     anti_affinity_group_ids: pulumi.Output[list[str]]
     description: pulumi.Output[str]
     timeout_seconds: pulumi.Output[int]
+    replace_strategy: pulumi.Output[str]
 
     def __init__(
         self,

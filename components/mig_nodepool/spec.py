@@ -4,16 +4,21 @@ normalised `_Spec` the provider sends to the API.
 Nothing here calls the API: `check` and `diff` use this module alone, so a preview makes no API
 call. Valid MIG profiles, GPU keys, instance families and sizes and taint effects are the enums of
 the OpenAPI document shipped in the installed `exoscale` package (via `config.mig_catalogue`).
+
+`replace_strategy` is the provider's own input: never sent to the API, it only tells `diff` how
+the engine replaces the nodepool, and `pool_name` what the pool is called at the API.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from pulumi.output import Unknown
@@ -36,21 +41,41 @@ INPUT_KEYS: Final = (
     "anti_affinity_group_ids",
     "description",
     "timeout_seconds",
+    "replace_strategy",
 )
-OUTPUT_KEYS: Final = ("nodepool_id", "state", "instance_pool_id", "instance_type_id")
+# `nodepool_name`: the pool's name at the API (`pool_name`), which is `name` unless createFirst.
+OUTPUT_KEYS: Final = ("nodepool_id", "state", "instance_pool_id", "instance_type_id", "nodepool_name")
 REQUIRED_KEYS: Final = ("zone", "cluster_id", "name", "instance_type", "size")
-REPLACE_KEYS: Final = ("zone", "cluster_id", "instance_type")
-# Inputs sent through update-sks-nodepool -> the client's keyword argument.
+# A change of any of these replaces the nodepool. The MIG profile is one of them: "The MIG profile
+# is configured when the GPU node is created and cannot be changed dynamically" (Exoscale, "GPU
+# Partitioning with MIG on Exoscale SKS", 2 July 2026), so a MIG change needs new GPU nodes.
+REPLACE_KEYS: Final = ("zone", "cluster_id", "instance_type", "nvidia_mig_profiles")
+
+# How the engine replaces the nodepool. deleteFirst (the default): GPU quota rarely holds two GPU
+# pools at once. createFirst: no gap in GPU capacity where the quota allows both pools.
+DELETE_FIRST: Final = "deleteFirst"
+CREATE_FIRST: Final = "createFirst"
+REPLACE_STRATEGIES: Final = (DELETE_FIRST, CREATE_FIRST)
+# With createFirst the old and the new pool coexist in the cluster, so they need different names:
+# the pool is named `<name>-<digest of the REPLACE_KEYS values>`. The OpenAPI document states no
+# uniqueness rule, but names identify pools (the CLI resolves NODEPOOL-NAME|ID by the first match,
+# exoscale/cli cmd/compute/sks/sks_nodepool_evict.go) and so does this provider's create (it
+# refuses, or adopts after a failed POST, a pool of the same name): it keeps names unique itself.
+NAME_SUFFIX_LENGTH: Final = 8
+
+# Inputs sent through update-sks-nodepool -> the client's keyword argument. Not the MIG profiles:
+# a MIG change replaces the pool (REPLACE_KEYS), it is never updated in place.
 UPDATE_KWARGS: Final[Mapping[str, str]] = {
     "name": "name",
     "disk_size": "disk_size",
-    "nvidia_mig_profiles": "nvidia_mig_profiles",
     "labels": "labels",
     "taints": "taints",
     "description": "description",
     "security_group_ids": "security_groups",
     "anti_affinity_group_ids": "anti_affinity_groups",
 }
+# Inputs sent through create-sks-nodepool (besides name, instance type, size and disk size).
+CREATE_KWARGS: Final[Mapping[str, str]] = {**UPDATE_KWARGS, "nvidia_mig_profiles": "nvidia_mig_profiles"}
 _DEFAULTS: Final[Mapping[str, Any]] = {
     "disk_size": DEFAULT_DISK_SIZE,
     "nvidia_mig_profiles": {},
@@ -60,6 +85,7 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     "anti_affinity_group_ids": [],
     "description": "",
     "timeout_seconds": DEFAULT_TIMEOUT_SECONDS,
+    "replace_strategy": DELETE_FIRST,
 }
 # What the engine sends for a value not known yet during preview.
 _UNKNOWN: Final = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -92,6 +118,7 @@ class _Spec:
     anti_affinity_group_ids: list[str]
     description: str
     timeout_seconds: float
+    replace_strategy: str
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> _Spec:
@@ -115,7 +142,13 @@ class _Spec:
             anti_affinity_group_ids=[str(v) for v in merged["anti_affinity_group_ids"]],
             description=str(merged["description"]),
             timeout_seconds=float(merged["timeout_seconds"]),
+            replace_strategy=str(merged["replace_strategy"]),
         )
+
+    @property
+    def pool_name(self) -> str:
+        """The nodepool's name at the API: `name`, or `name-<digest>` with createFirst."""
+        return pool_name_of(asdict(self))
 
     def api_value(self, key: str) -> Any:
         """The value of input `key` as the client's keyword argument expects it."""
@@ -124,25 +157,26 @@ class _Spec:
         if key in ("security_group_ids", "anti_affinity_group_ids"):
             return [{"id": i} for i in getattr(self, key)]
         if key == "nvidia_mig_profiles":
-            # `null` switches MIG off on update (the body declares the field nullable).
-            return dict(self.nvidia_mig_profiles) or None
+            return dict(self.nvidia_mig_profiles)
+        if key == "name":
+            return self.pool_name
         return getattr(self, key)
 
     def create_kwargs(self, instance_type_id: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "name": self.name,
+            "name": self.pool_name,
             "instance_type": {"id": instance_type_id},
             "size": self.size,
             "disk_size": self.disk_size,
         }
-        for key, kwarg in UPDATE_KWARGS.items():
+        for key, kwarg in CREATE_KWARGS.items():
             if kwarg not in kwargs and getattr(self, key):
                 kwargs[kwarg] = self.api_value(key)
         return kwargs
 
     def sent_inputs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The inputs behind a request's keyword arguments, to name them in error messages."""
-        by_kwarg = {kwarg: key for key, kwarg in UPDATE_KWARGS.items()}
+        by_kwarg = {kwarg: key for key, kwarg in CREATE_KWARGS.items()}
         sent: dict[str, Any] = {}
         for kwarg in kwargs:
             key = by_kwarg.get(kwarg, kwarg)
@@ -157,6 +191,24 @@ def differs(key: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
     if _contains_unknown(new):
         return True
     return bool(_normal(key, olds.get(key)) != _normal(key, new))
+
+
+def strategy_of(props: Mapping[str, Any]) -> str:
+    """The replace strategy of some properties; deleteFirst when absent, unknown or invalid."""
+    value = props.get("replace_strategy")
+    return CREATE_FIRST if value == CREATE_FIRST else DELETE_FIRST
+
+
+def pool_name_of(props: Mapping[str, Any]) -> str:
+    """The nodepool's name at the API for these inputs: `name` with deleteFirst; with createFirst,
+    `name-<first 8 hex digits of the SHA-256 of the REPLACE_KEYS values>`, so that a replacement,
+    created before its predecessor is deleted, never carries the predecessor's name."""
+    name = str(props.get("name") or "")
+    if strategy_of(props) != CREATE_FIRST:
+        return name
+    identity = {key: _normal(key, props.get(key)) for key in REPLACE_KEYS}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{name}-{digest[:NAME_SUFFIX_LENGTH]}"
 
 
 def timeout_of(props: Mapping[str, Any]) -> float:
@@ -291,6 +343,27 @@ def _validate(props: Mapping[str, Any]) -> list[tuple[str, str]]:
         description = props.get("description")
         if not isinstance(description, str) or len(description) > 255:
             problems.append(("description", "must be a string of at most 255 characters"))
+    if known("replace_strategy"):
+        strategy = props.get("replace_strategy")
+        if strategy not in REPLACE_STRATEGIES:
+            problems.append(
+                (
+                    "replace_strategy",
+                    f"{strategy!r} is not a replace strategy; one of {', '.join(REPLACE_STRATEGIES)} "
+                    f"({DELETE_FIRST}: delete the old nodepool before creating its replacement; "
+                    f"{CREATE_FIRST}: create the replacement first, when the GPU quota holds both)",
+                )
+            )
+        elif strategy == CREATE_FIRST and known("name") and isinstance(props.get("name"), str):
+            most = 255 - 1 - NAME_SUFFIX_LENGTH
+            if len(props["name"]) > most:
+                problems.append(
+                    (
+                        "name",
+                        f"at most {most} characters with replace_strategy {CREATE_FIRST} "
+                        f"(the pool is named '<name>-<{NAME_SUFFIX_LENGTH} hex digits>')",
+                    )
+                )
     return problems
 
 

@@ -6,11 +6,19 @@ nodepool it references both count as time passing). A few semantic checks the Op
 cannot express answer HTTP 400 (``ApiError``): an unknown instance-type id, MIG profiles on an
 instance type whose GPU is not the profile's key.
 
+Every nodepool has an instance pool (``GET /instance-pool/{id}``) whose members are instances
+(``GET /instance/{id}``: name, state, creation time) kept at the nodepool's size: created on
+create and scale-up, removed newest first on scale-down, removed exactly by ``:evict``, which also
+shrinks the nodepool to ``size - len(instances)`` (the operation's description in the document). An
+evicted instance that is not a member is a semantic 400.
+
 Faults on operations: ``fail_next_operation(operation_id, state="failure", reason="fault",
 message=...)`` ends the next async operation started by ``operation_id`` in that state;
-``stall_next_operation(operation_id)`` keeps it pending forever. ``delete_nodepool_out_of_band`` /
+``stall_next_operation(operation_id)`` keeps it pending forever; ``degrade_next_operation(
+operation_id, state="degraded")`` lets it succeed but leaves the nodepool in that state (one of the
+document's nodepool states) instead of ``running``. ``delete_nodepool_out_of_band`` /
 ``update_nodepool_out_of_band`` change the state behind the client's back (drift, a delete that
-answers 404).
+answers 404); ``set_instance_state`` changes one member's state.
 
 Serving it over HTTP, and checking every request against the document, is ``server.py``'s part.
 """
@@ -22,6 +30,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config.mig_catalogue import MIG_KEY_BY_FAMILY
@@ -39,6 +48,7 @@ def stable_uuid(name: str) -> str:
 
 
 DEFAULT_CLUSTER_ID = stable_uuid(f"cluster/{DEFAULT_CLUSTER_NAME}")
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 """The id of the cluster ``add_cluster()`` creates without arguments."""
 
 
@@ -130,7 +140,10 @@ class SimulatedExoscale:
         self.clusters: dict[str, dict[str, Any]] = {}
         self.nodepools: dict[str, dict[str, dict[str, Any]]] = {}
         self.operations: dict[str, _Operation] = {}
+        self.instance_pools: dict[str, dict[str, Any]] = {}
+        self.instances: dict[str, dict[str, Any]] = {}
         self._operation_outcomes: dict[str, list[tuple[str, str, str]]] = {}
+        self._settle_states: dict[str, list[str]] = {}
         self._counter = 0
         self._lock = threading.RLock()
 
@@ -182,17 +195,39 @@ class SimulatedExoscale:
         with self._lock:
             self._operation_outcomes.setdefault(operation_id, []).append(("stall", "", ""))
 
+    def degrade_next_operation(self, operation_id: str, state: str = "degraded") -> None:
+        """The next ``operation_id`` succeeds but leaves its nodepool in ``state``, not running."""
+        self._check_operation_id(operation_id)
+        states = self.checker.spec["components"]["schemas"]["sks-nodepool"]["properties"]["state"]["enum"]
+        if state not in states:
+            raise ValueError(f"{state!r} is not a nodepool state of the API ({', '.join(states)})")
+        with self._lock:
+            self._settle_states.setdefault(operation_id, []).append(state)
+
+    def members(self, cluster_id: str, nodepool_id: str) -> list[dict[str, Any]]:
+        """The instances of a nodepool's instance pool, oldest first."""
+        with self._lock:
+            pool_id = self.nodepools[cluster_id][nodepool_id]["instance-pool"]["id"]
+            refs = self.instance_pools[pool_id]["instances"]
+            return [copy.deepcopy(self.instances[ref["id"]]) for ref in refs]
+
+    def set_instance_state(self, instance_id: str, state: str) -> None:
+        with self._lock:
+            self.instances[instance_id]["state"] = state
+
     def delete_nodepool_out_of_band(self, cluster_id: str, nodepool_id: str) -> None:
         with self._lock:
             del self.nodepools[cluster_id][nodepool_id]
 
     def update_nodepool_out_of_band(self, cluster_id: str, nodepool_id: str, **fields: Any) -> None:
         """Change a nodepool behind the client's back; field names in API form (``disk-size``) or
-        with underscores (``disk_size``)."""
+        with underscores (``disk_size``). A new size resizes its instance pool too."""
         with self._lock:
             nodepool = self.nodepools[cluster_id][nodepool_id]
             for name, value in fields.items():
                 nodepool[name.replace("_", "-")] = value
+            if "size" in fields:
+                self._resize_members(nodepool)
 
     def _check_operation_id(self, operation_id: str) -> None:
         if operation_id not in self.checker.by_operation:
@@ -218,6 +253,10 @@ class SimulatedExoscale:
     ) -> dict[str, Any]:
         outcomes = self._operation_outcomes.get(operation_id)
         state, reason, message = outcomes.pop(0) if outcomes else ("success", "", "")
+        settle = self._settle_states.get(operation_id)
+        if settle and reference.get("command") == "get-sks-nodepool":
+            cluster_id = reference["link"].split("/")[-3]  # .../sks-cluster/<cluster>/nodepool/<nodepool>
+            on_success = self._then_state(on_success, cluster_id, reference["id"], settle.pop(0))
         op = _Operation(
             id=self._new_id("operation"),
             reference=reference,
@@ -268,6 +307,55 @@ class SimulatedExoscale:
             "command": "get-sks-nodepool",
         }
 
+    def _then_state(
+        self, first: Callable[[], None] | None, cluster_id: str, nodepool_id: str, state: str
+    ) -> Callable[[], None]:
+        def apply() -> None:
+            if first is not None:
+                first()
+            self._set_state(cluster_id, nodepool_id, state)()
+
+        return apply
+
+    # -- the instance pool behind each nodepool --------------------------------------------------
+
+    def _new_instance_pool(self, nodepool_id: str, nodepool: dict[str, Any]) -> str:
+        pool_id = self._new_id("instance-pool")
+        self.instance_pools[pool_id] = {
+            "id": pool_id,
+            "name": f"nodepool-{nodepool_id[:8]}",
+            "state": "running",
+            "instance-type": {"id": nodepool["instance-type"]["id"]},
+            "manager": {"id": nodepool_id, "type": "sks-nodepool"},
+            "instance-prefix": nodepool["instance-prefix"],
+            "instances": [],
+        }
+        return pool_id
+
+    def _resize_members(self, nodepool: dict[str, Any]) -> None:
+        """Add members (newest last) or remove the newest until the pool has the nodepool's size."""
+        pool = self.instance_pools[nodepool["instance-pool"]["id"]]
+        refs: list[dict[str, str]] = pool["instances"]
+        while len(refs) < nodepool["size"]:
+            instance_id = self._new_id("instance")
+            self.instances[instance_id] = {
+                "id": instance_id,
+                "name": f"{pool['instance-prefix']}-{pool['id'][:5]}-{instance_id[:5]}",
+                "state": "running",
+                "created-at": (_EPOCH + timedelta(minutes=self._counter)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "manager": {"id": pool["id"], "type": "instance-pool"},
+                "instance-type": copy.deepcopy(self._instance_type(pool["instance-type"]["id"])),
+            }
+            refs.append({"id": instance_id})
+        while len(refs) > nodepool["size"]:
+            self.instances.pop(refs.pop()["id"], None)
+        pool["size"] = nodepool["size"]
+
+    def _drop_instance_pool(self, nodepool: dict[str, Any]) -> None:
+        pool = self.instance_pools.pop(nodepool["instance-pool"]["id"], {})
+        for ref in pool.get("instances", []):
+            self.instances.pop(ref["id"], None)
+
     def _set_state(self, cluster_id: str, nodepool_id: str, state: str) -> Callable[[], None]:
         def apply() -> None:
             pool = self.nodepools.get(cluster_id, {}).get(nodepool_id)
@@ -311,7 +399,6 @@ class SimulatedExoscale:
             "size": body["size"],
             "disk-size": body["disk-size"],
             "state": "creating",
-            "instance-pool": {"id": self._new_id("instance-pool")},
             "template": {"id": stable_uuid("template/sks-1.33.1")},
             "version": "1.33.1",
             "instance-prefix": body.get("instance-prefix", "pool"),
@@ -321,6 +408,8 @@ class SimulatedExoscale:
         for key in ("labels", "taints", "nvidia-mig-profiles", "security-groups", "anti-affinity-groups"):
             if body.get(key):
                 pool[key] = copy.deepcopy(body[key])
+        pool["instance-pool"] = {"id": self._new_instance_pool(nodepool_id, pool)}
+        self._resize_members(pool)
         self.nodepools[cluster_id][nodepool_id] = pool
         return 200, self._start_operation(
             "create-sks-nodepool",
@@ -360,6 +449,7 @@ class SimulatedExoscale:
         pool = self._pool(cluster_id, nodepool_id)
         pool["size"] = body["size"]
         pool["state"] = "scaling"
+        self._resize_members(pool)
         return 200, self._start_operation(
             "scale-sks-nodepool",
             self._reference(cluster_id, nodepool_id),
@@ -373,7 +463,9 @@ class SimulatedExoscale:
         pool["state"] = "deleting"
 
         def remove() -> None:
-            self.nodepools.get(cluster_id, {}).pop(nodepool_id, None)
+            removed = self.nodepools.get(cluster_id, {}).pop(nodepool_id, None)
+            if removed is not None:
+                self._drop_instance_pool(removed)
 
         return 200, self._start_operation(
             "delete-sks-nodepool",
@@ -381,3 +473,42 @@ class SimulatedExoscale:
             on_success=remove,
             on_failure=self._set_state(cluster_id, nodepool_id, "error"),
         )
+
+    def _op_evict_sks_nodepool_members(self, params: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
+        cluster_id, nodepool_id = params["id"], params["sks-nodepool-id"]
+        pool = self._pool(cluster_id, nodepool_id)
+        evicted = list(body.get("instances") or [])
+        refs = self.instance_pools[pool["instance-pool"]["id"]]["instances"]
+        members = [ref["id"] for ref in refs]
+        if not evicted:
+            raise ApiError(400, "instances: name at least one member to evict")
+        strangers = [i for i in evicted if i not in members]
+        if strangers:
+            raise ApiError(400, f"instances: not members of nodepool {nodepool_id}: {', '.join(strangers)}")
+        refs[:] = [ref for ref in refs if ref["id"] not in evicted]
+        for instance_id in evicted:
+            self.instances.pop(instance_id, None)
+        pool["size"] -= len(evicted)
+        self.instance_pools[pool["instance-pool"]["id"]]["size"] = pool["size"]
+        pool["state"] = "scaling"
+        return 200, self._start_operation(
+            "evict-sks-nodepool-members",
+            self._reference(cluster_id, nodepool_id),
+            on_success=self._set_state(cluster_id, nodepool_id, "running"),
+            on_failure=self._set_state(cluster_id, nodepool_id, "error"),
+        )
+
+    def _op_get_instance_pool(self, params: dict[str, str], _body: Any) -> tuple[int, Any]:
+        pool = self.instance_pools.get(params["id"])
+        if pool is None:
+            raise ApiError(404, f"instance pool {params['id']} not found")
+        answer = copy.deepcopy(pool)
+        if not answer.get("size"):
+            answer.pop("size", None)  # the document's instance-pool size is > 0
+        return 200, answer
+
+    def _op_get_instance(self, params: dict[str, str], _body: Any) -> tuple[int, Any]:
+        instance = self.instances.get(params["id"])
+        if instance is None:
+            raise ApiError(404, f"instance {params['id']} not found")
+        return 200, copy.deepcopy(instance)
