@@ -7,7 +7,7 @@ import pulumi
 
 import contract
 from components.mig_nodepool_provider import MigNodepool
-from config.mig_catalogue import GpuFamily, MigProfile, family_of
+from config.mig_catalogue import FAMILIES, GpuFamily, MigProfile, family_of
 
 
 class MigGpuNodepoolArgs(TypedDict):
@@ -25,8 +25,6 @@ class MigGpuNodepoolArgs(TypedDict):
     disk_size: int
     gpus_per_node: NotRequired[int]
     """GPUs per instance, where the catalogue does not know the instance size."""
-    mig_strategy: NotRequired[str]
-    """The device plugin's MIG strategy: single (what SKS uses) or mixed."""
 
 
 class MigGpuNodepool(pulumi.ComponentResource):
@@ -39,19 +37,16 @@ class MigGpuNodepool(pulumi.ComponentResource):
     memory_per_slice_gb: pulumi.Output[int]
     total_slices: pulumi.Output[int]
     resource_name: pulumi.Output[str]
-    """The extended resource a pod requests for one slice."""
+    """The extended resource a pod requests for one slice: nvidia.com/gpu. SKS's node image runs the
+    NVIDIA device plugin with the `single` MIG strategy, which advertises every slice under it."""
     node_selector: pulumi.Output[dict[str, str]]
     tolerations: pulumi.Output[list[dict[str, str]]]
 
     def __init__(
         self, name: str, args: MigGpuNodepoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        family, profile, gpus = _resolve(name, args)  # before anything is registered
         super().__init__(contract.MIG_GPU_NODEPOOL_COMPONENT, name, {}, opts)
-        family, profile = _resolve(args["instance_type"], args["mig_profile"])
-        gpus = args.get("gpus_per_node") or family.gpus_per_node(args["instance_type"])
-        if gpus is None:
-            raise ValueError(f"gpus_per_node is required for {args['instance_type']}")
-        strategy = args.get("mig_strategy", "single")
         placement = {
             contract.LABEL_GPU: family.api_key,
             contract.LABEL_MIG_PROFILE: profile.label_value,
@@ -90,7 +85,7 @@ class MigGpuNodepool(pulumi.ComponentResource):
         self.slices_per_gpu = pulumi.Output.from_input(profile.slices_per_gpu)
         self.memory_per_slice_gb = pulumi.Output.from_input(profile.memory_gb)
         self.total_slices = pulumi.Output.from_input(args["size"] * gpus * profile.slices_per_gpu)
-        self.resource_name = pulumi.Output.from_input(profile.resource_name(strategy))
+        self.resource_name = pulumi.Output.from_input(contract.SLICE_RESOURCE)
         self.node_selector = pulumi.Output.from_input(placement)
         self.tolerations = pulumi.Output.from_input(
             [{"key": contract.GPU_TAINT_KEY, "operator": "Exists", "effect": contract.GPU_TAINT_EFFECT}]
@@ -110,12 +105,27 @@ class MigGpuNodepool(pulumi.ComponentResource):
         )
 
 
-def _resolve(instance_type: str, profile_name: str) -> tuple[GpuFamily, MigProfile]:
-    """The family and profile; the stack config checked both, but the component may be reused."""
+def _resolve(name: str, args: MigGpuNodepoolArgs) -> tuple[GpuFamily, MigProfile, int]:
+    """The family, profile and GPUs per node; the stack config checked them, but the component may
+    be used on its own, so bad input stops the program with a message, never a traceback."""
+    instance_type, profile_name = args["instance_type"], args["mig_profile"]
     family = family_of(instance_type)
     if family is None:
-        raise ValueError(f"{instance_type!r} has no MIG-capable GPU")
+        families = ", ".join(f"{f.family}.<size>" for f in FAMILIES.values())
+        raise pulumi.RunError(
+            f"MigGpuNodepool {name}: instance_type {instance_type!r} has no MIG-capable GPU; valid: {families}"
+        )
     if profile_name not in family.profiles:
         valid = ", ".join(family.profiles)
-        raise ValueError(f"{profile_name!r} is not a MIG profile of {family.describe()}; valid: {valid}")
-    return family, family.profiles[profile_name]
+        raise pulumi.RunError(
+            f"MigGpuNodepool {name}: mig_profile {profile_name!r} is not a MIG profile of "
+            f"{family.describe()}; valid: {valid}"
+        )
+    gpus = args.get("gpus_per_node") or family.gpus_per_node(instance_type)
+    if gpus is None:
+        known = ", ".join(f"{family.family}.{size}" for size in family.gpus_per_size)
+        raise pulumi.RunError(
+            f"MigGpuNodepool {name}: gpus_per_node is required for {instance_type!r}: the catalogue "
+            f"knows only {known}; pass the instance type's GPU count"
+        )
+    return family, family.profiles[profile_name], gpus

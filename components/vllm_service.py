@@ -1,10 +1,15 @@
-"""One vLLM model server on one MIG slice per replica: a StatefulSet, its Services, a NetworkPolicy
-and, when set, the Secrets holding the Hugging Face token and the API key.
+"""One vLLM model server on one MIG slice per replica: a StatefulSet, its Services, a NetworkPolicy,
+one model-cache claim per replica, a PodDisruptionBudget when there are several replicas and, when
+set, the Secrets holding the Hugging Face token and the API key.
 
 Reusable with any MIG nodepool: the slice comes in as the nodepool's outputs (resource name, node
 selector, tolerations, profile), the model's sizes as the config layer's memory estimate.
+
+Each pod first downloads the weights in an init container, then starts vLLM offline, so the
+startup probe only covers loading and a restart never depends on Hugging Face.
 """
 
+import ipaddress
 import math
 import re
 from typing import Any, NotRequired, TypedDict
@@ -13,6 +18,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 import contract
+from config.images import image_problem
+from config.owned_settings import env_name_problem, extra_args_problem
 
 PORT = 8000
 CACHE_PATH = "/data/models"
@@ -34,10 +41,25 @@ TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 15
 STARTUP_INITIAL_DELAY_SECONDS = 15
 STARTUP_PERIOD_SECONDS = 10
 
-# Arguments the component owns: the port is what probes, Services and the NetworkPolicy use, and
-# the API key must reach vLLM from a Kubernetes Secret, never in plain text in the pod spec.
-_RESERVED_FLAGS = ("--port", "--api-key")
-_SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY")
+# pulumi-kubernetes waits 10 minutes for a StatefulSet to be ready, then fails the update
+# (provider/pkg/await/statefulset.go, DefaultStatefulSetTimeoutMins = 10). The resource's
+# customTimeouts replace that wait (provider/pkg/metadata/overrides.go TimeoutDuration: custom
+# timeouts first, then the pulumi.com/timeoutSeconds annotation). A first deploy waits for a GPU
+# node, the device plugin, a multi-GB image, the download and the load: never less than this.
+DEFAULT_READY_TIMEOUT_SECONDS = 30 * 60
+
+# The claim template's name: the StatefulSet controller names each replica's claim
+# <template>-<set>-<ordinal> (pkg/controller/statefulset/stateful_set_utils.go,
+# getPersistentVolumeClaimName) and uses a claim of that name if one exists.
+CLAIM_TEMPLATE = "models"
+
+# The Exoscale cloud controller manager's Service annotations (exoscale-cloud-controller-manager,
+# exoscale/loadbalancer.go and docs/service-loadbalancer.md).
+_CCM = "service.beta.kubernetes.io/exoscale-loadbalancer-"
+LB_INSTANCE_POOL_ANNOTATION = f"{_CCM}service-instancepool-id"
+LB_HEALTHCHECK_MODE_ANNOTATION = f"{_CCM}service-healthcheck-mode"
+LB_HEALTHCHECK_URI_ANNOTATION = f"{_CCM}service-healthcheck-uri"
+
 # A StatefulSet's pods carry the label controller-revision-hash=<name>-<10 chars>, at most 63.
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,50}[a-z0-9])?$")
 _VLLM_TAG = re.compile(r"^v?(\d+)\.(\d+)")
@@ -62,7 +84,7 @@ class VllmServiceArgs(TypedDict):
     image: str
     extra_args: list[str]
     """More `vllm serve` arguments, after the ones the component sets."""
-    env: dict[str, str]
+    env: dict[str, pulumi.Input[str]]
     """Extra environment; may override PYTORCH_CUDA_ALLOC_CONF."""
     cache_size: str
     """Size of each replica's model cache volume, e.g. 50Gi."""
@@ -74,7 +96,9 @@ class VllmServiceArgs(TypedDict):
     estimated_memory_gb: float
     """Weights + KV cache + overhead, GB."""
     startup_budget_seconds: int
-    """The least time the startup probe allows before the kubelet restarts the server."""
+    """The least time the startup probe allows before the kubelet restarts the server: loading
+    only (weights from the cache into the slice, profiling, CUDA graphs), since the download runs
+    before, in the init container."""
     mig_profile: pulumi.Input[str]
     slice_memory_gb: pulumi.Input[int]
     resource_name: pulumi.Input[str]
@@ -85,6 +109,27 @@ class VllmServiceArgs(TypedDict):
     """Hugging Face token (a Pulumi secret) for gated models."""
     api_key: NotRequired[pulumi.Input[str]]
     """API key (a Pulumi secret) vLLM requires on /v1."""
+    revision: NotRequired[str]
+    """The model's commit on Hugging Face: downloaded and served (`--revision`), so every replica
+    loads the same weights. Unset: whatever `main` is when a replica's cache is first filled."""
+    max_num_batched_tokens: NotRequired[int]
+    """`--max-num-batched-tokens`; unset, vLLM's default (which inside a MIG slice depends on
+    whether NVML answers)."""
+    download_budget_seconds: NotRequired[int]
+    """Time the init container's download may take; recorded for the plan and the policy pack."""
+    ready_timeout_seconds: NotRequired[int]
+    """How long `pulumi up` waits for the StatefulSet to be ready (node provisioning, image pull,
+    download, load). Default DEFAULT_READY_TIMEOUT_SECONDS."""
+    load_balancer_instance_pool_id: NotRequired[pulumi.Input[str]]
+    """With expose LoadBalancer: the instance pool of the GPU nodepool, where the pods run."""
+    load_balancer_source_cidrs: NotRequired[list[str]]
+    """With expose LoadBalancer: the client networks the NetworkPolicy admits (the cluster's
+    nodePortCidrs, which the security group admits to the NodePorts)."""
+    monitoring_namespace: NotRequired[str]
+    """A namespace whose pods (Prometheus) may scrape /metrics on the server port."""
+    client_pod_selector: NotRequired[dict[str, str]]
+    """Labels of the only pods of the server's own namespace that may reach it (the router);
+    unset, every pod of the namespace may."""
 
 
 class VllmService(pulumi.ComponentResource):
@@ -98,6 +143,7 @@ class VllmService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VllmServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         _check(name, args)
+        _check_serving(name, args)
         super().__init__(contract.VLLM_SERVICE_COMPONENT, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         namespace = args["namespace"]
@@ -124,17 +170,24 @@ class VllmService(pulumi.ComponentResource):
             },
             opts=child,
         )
-        service = k8s.core.v1.Service(
-            name,
-            metadata={"name": name, "namespace": namespace, "labels": labels},
-            spec={
-                "type": args["expose"],
-                "selector": selector,
-                "ports": [{"name": "http", "port": PORT, "target_port": "http", "protocol": "TCP"}],
-            },
-            opts=child,
-        )
+        service_metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "namespace": namespace, "labels": labels}
+        service_spec: k8s.core.v1.ServiceSpecArgsDict = {
+            "type": args["expose"],
+            "selector": selector,
+            "ports": [{"name": "http", "port": PORT, "target_port": "http", "protocol": "TCP"}],
+        }
+        if args["expose"] == "LoadBalancer":
+            service_metadata["annotations"] = _load_balancer_annotations(args)
+            # Local: the node does not SNAT, so the pod sees the client's own address, the one the
+            # NetworkPolicy admits (with Cluster, Calico would see a node address and Cilium the
+            # remote-node identity, which CIDR rules never match: docs.cilium.io, Layer 3 policy,
+            # "IPs / CIDR based"). The CCM then health-checks healthCheckNodePort, so the NLB only
+            # sends to nodes running a replica (docs/service-loadbalancer.md).
+            service_spec["external_traffic_policy"] = "Local"
+        service = k8s.core.v1.Service(name, metadata=service_metadata, spec=service_spec, opts=child)
 
+        claims = self._claims(name, args, namespace, labels)
+        timeout_seconds = args.get("ready_timeout_seconds", DEFAULT_READY_TIMEOUT_SECONDS)
         annotations = _annotations(args)
         k8s.apps.v1.StatefulSet(
             name,
@@ -142,7 +195,8 @@ class VllmService(pulumi.ComponentResource):
                 "name": name,
                 "namespace": namespace,
                 "labels": labels,
-                "annotations": annotations,
+                # Not on the pod template: a new timeout must not restart the servers.
+                "annotations": {**annotations, contract.ANNOTATION_READY_TIMEOUT_SECONDS: str(timeout_seconds)},
             },
             spec={
                 "service_name": _name_of(headless),
@@ -153,9 +207,12 @@ class VllmService(pulumi.ComponentResource):
                 # rollout cannot wait forever for a free slice when every slice is taken.
                 "pod_management_policy": "Parallel",
                 "update_strategy": {"type": "RollingUpdate"},
-                # Caches go with the set, but survive a scale-down so a scale-up reuses them.
+                # The claims are Pulumi's (see _claims): the controller must neither own nor delete
+                # them. Retain/Retain is the one policy under which it adds no owner reference
+                # (stateful_set_utils.go, updateClaimOwnerRefForSetAndPod); with Delete it would
+                # make itself their controller and delete them along with a replaced set.
                 "persistent_volume_claim_retention_policy": {
-                    "when_deleted": "Delete",
+                    "when_deleted": "Retain",
                     "when_scaled": "Retain",
                 },
                 "template": {
@@ -169,25 +226,42 @@ class VllmService(pulumi.ComponentResource):
                             "kubectl.kubernetes.io/default-container": "vllm",
                         },
                     },
-                    "spec": _pod_spec(args, hf_secret, key_secret),
+                    "spec": _pod_spec(args, selector, hf_secret, key_secret),
                 },
                 # One claim per replica (models-<name>-<ordinal>): ReadWriteOnce block storage
-                # cannot be shared, and each replica downloads the weights once.
+                # cannot be shared, and each replica downloads the weights once. The template
+                # only names them; Pulumi creates them first (_claims).
                 "volume_claim_templates": [
-                    {
-                        "metadata": {"name": "models", "labels": labels},
-                        "spec": {
-                            "access_modes": ["ReadWriteOnce"],
-                            "storage_class_name": STORAGE_CLASS,
-                            "resources": {"requests": {"storage": args["cache_size"]}},
-                        },
-                    }
+                    {"metadata": {"name": CLAIM_TEMPLATE, "labels": labels}, "spec": _claim_spec(args)}
                 ],
             },
-            # Fixed object names: a replacement must delete the old set first (it also frees the
-            # slices the new pods need).
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Fixed object names: a replacement must delete the old set first (it also frees
+                # the slices the new pods need).
+                delete_before_replace=True,
+                # Created after its claims, so deleted before them: `pulumi destroy` removes the
+                # pods, then the claims (waiting for each), and only then the nodepool and cluster.
+                depends_on=claims,
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout_seconds}s", update=f"{timeout_seconds}s"),
+            ),
         )
+
+        if args["replicas"] > 1:
+            # One replica at a time may be evicted (drains, node upgrades): never all of them,
+            # never none (the policy pack's rollout-cannot-deadlock). Pods that are not ready
+            # (still loading, crash-looping) may always be evicted, so they never block a drain
+            # (unhealthyPodEvictionPolicy, kubernetes.io/docs/tasks/run-application/configure-pdb).
+            k8s.policy.v1.PodDisruptionBudget(
+                name,
+                metadata={"name": name, "namespace": namespace, "labels": labels},
+                spec={
+                    "max_unavailable": 1,
+                    "selector": {"match_labels": selector},
+                    "unhealthy_pod_eviction_policy": "AlwaysAllow",
+                },
+                opts=child,
+            )
 
         k8s.networking.v1.NetworkPolicy(
             name,
@@ -212,6 +286,32 @@ class VllmService(pulumi.ComponentResource):
                 "estimated_memory_gb": self.estimated_memory_gb,
             }
         )
+
+    def _claims(
+        self, name: str, args: VllmServiceArgs, namespace: pulumi.Input[str], labels: dict[str, str]
+    ) -> list[k8s.core.v1.PersistentVolumeClaim]:
+        """Each replica's cache claim, owned by Pulumi so `pulumi destroy` deletes it and waits.
+
+        Claims the controller creates from volumeClaimTemplates outlive the set and are deleted,
+        if at all, asynchronously, possibly after the cluster, leaving billable volumes behind.
+        These carry the names the controller gives its claims, so it uses them instead of
+        creating its own (stateful_pod_control.go, createPersistentVolumeClaims: it creates a
+        claim only when none of that name exists). The class deletes the volume with the claim
+        (exoscale-csi-driver storage-class.yaml: reclaimPolicy Delete). A scale-down deletes the
+        claims of the removed replicas.
+        """
+        claims = []
+        for ordinal in range(args["replicas"]):
+            claim_name = f"{CLAIM_TEMPLATE}-{name}-{ordinal}"
+            claims.append(
+                k8s.core.v1.PersistentVolumeClaim(
+                    claim_name,
+                    metadata={"name": claim_name, "namespace": namespace, "labels": labels},
+                    spec=_claim_spec(args),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        return claims
 
     def _secret(
         self,
@@ -244,36 +344,85 @@ def _name_of(resource: k8s.core.v1.Service | k8s.core.v1.Secret) -> pulumi.Outpu
 
 
 def _check(name: str, args: VllmServiceArgs) -> None:
-    """Refuse what would deploy a broken or unsafe server; the stack config checked most of it,
-    but the component may be reused without it."""
+    """Refuse what would deploy a broken or unsafe server, before anything is registered; the stack
+    config checked all of it, naming its keys, but the component may be used on its own. The flags
+    and variables the component owns are one list, config/owned_settings.py."""
     if not _NAME.match(name):
-        raise ValueError(
+        raise pulumi.RunError(
             f"VllmService name {name!r} must be a DNS label of at most 52 characters "
             "(the StatefulSet's revision label adds 11)"
         )
     if args["replicas"] < 0:
-        raise ValueError(f"{name}: replicas must be 0 or more, not {args['replicas']}")
+        raise pulumi.RunError(f"VllmService {name}: replicas must be 0 or more, not {args['replicas']}")
     if not 0 < args["gpu_memory_utilization"] <= 1:
-        raise ValueError(f"{name}: gpu_memory_utilization must be in (0, 1]")
+        raise pulumi.RunError(f"VllmService {name}: gpu_memory_utilization must be above 0 and at most 1")
     if args["max_model_len"] <= 0 or args["max_num_seqs"] <= 0:
-        raise ValueError(f"{name}: max_model_len and max_num_seqs must be positive")
+        raise pulumi.RunError(f"VllmService {name}: max_model_len and max_num_seqs must be positive")
     if args["expose"] not in ("ClusterIP", "LoadBalancer"):
-        raise ValueError(f"{name}: expose must be ClusterIP or LoadBalancer")
+        raise pulumi.RunError(f"VllmService {name}: expose must be ClusterIP or LoadBalancer, not {args['expose']!r}")
     if args["expose"] == "LoadBalancer" and args.get("api_key") is None:
-        raise ValueError(f"{name}: a LoadBalancer puts the server on the internet; set api_key")
-    for arg in args["extra_args"]:
-        if arg.split("=", 1)[0] in _RESERVED_FLAGS:
-            raise ValueError(
-                f"{name}: extra_args may not set {arg.split('=', 1)[0]}: the component sets the "
-                "port, and the API key comes from the api_key secret"
+        raise pulumi.RunError(f"VllmService {name}: a LoadBalancer puts the server on the internet; set api_key")
+    image = image_problem(args["image"])
+    if image is not None:
+        raise pulumi.RunError(f"VllmService {name}: image {args['image']!r} is not accepted: {image}")
+    extra = extra_args_problem(list(args["extra_args"]))
+    if extra is not None:
+        raise pulumi.RunError(f"VllmService {name}: extra_args[{extra[0]}]: {extra[1]}")
+    for variable in args["env"]:
+        problem = env_name_problem(variable)
+        if problem is not None:
+            raise pulumi.RunError(f"VllmService {name}: env: {problem}")
+
+
+def _check_serving(name: str, args: VllmServiceArgs) -> None:
+    """Refuse deploy settings that cannot work: an exposed server nobody may reach, an await that
+    can never finish. The stack config refuses the same earlier, naming its own keys."""
+    if args["expose"] == "LoadBalancer":
+        cidrs = args.get("load_balancer_source_cidrs") or []
+        if not cidrs:
+            raise pulumi.RunError(
+                f"VllmService {name}: expose LoadBalancer needs load_balancer_source_cidrs (the cluster's "
+                "nodePortCidrs): the Exoscale load balancer forwards clients to the NodePorts, and "
+                "the NetworkPolicy admits only those networks; set e.g. ['203.0.113.0/24']"
             )
-    for variable in _SECRET_ENV:
-        if variable in args["env"]:
-            raise ValueError(f"{name}: env may not set {variable}; pass it as the hf_token / api_key secret")
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise pulumi.RunError(
+                    f"VllmService {name}: load_balancer_source_cidrs: {cidr!r} is not a CIDR; write e.g. "
+                    "'203.0.113.0/24' or '2001:db8::/32'"
+                ) from None
+        if args.get("load_balancer_instance_pool_id") is None:
+            # Without it the CCM infers the pool from the nodes and fails when there are two
+            # (exoscale/loadbalancer.go: "multiple Instance Pools detected across cluster Nodes").
+            raise pulumi.RunError(
+                f"VllmService {name}: expose LoadBalancer needs load_balancer_instance_pool_id, the instance "
+                "pool of the GPU nodepool: the cluster has several pools and the load balancer "
+                "must forward to the one running the server"
+            )
+    least = {"ready_timeout_seconds": 1, "max_num_batched_tokens": 1, "download_budget_seconds": 0}
+    for key, minimum in least.items():
+        value: Any = args.get(key)
+        if value is not None and value < minimum:
+            raise pulumi.RunError(f"VllmService {name}: {key} must be {minimum} or more, not {value!r}")
+    revision = args.get("revision")
+    if revision is not None and (not revision or any(c.isspace() for c in revision)):
+        raise pulumi.RunError(f"VllmService {name}: revision {revision!r} must be a commit hash (or branch/tag name) of {args['model']}")
+
+
+def _claim_spec(args: VllmServiceArgs) -> k8s.core.v1.PersistentVolumeClaimSpecArgsDict:
+    """A replica's model cache: the claim template and the claims Pulumi creates share it."""
+    return {
+        "access_modes": ["ReadWriteOnce"],
+        "storage_class_name": STORAGE_CLASS,
+        "resources": {"requests": {"storage": args["cache_size"]}},
+    }
 
 
 def _pod_spec(
     args: VllmServiceArgs,
+    selector: dict[str, str],
     hf_secret: pulumi.Output[str] | None,
     key_secret: pulumi.Output[str] | None,
 ) -> k8s.core.v1.PodSpecArgsDict:
@@ -282,10 +431,27 @@ def _pod_spec(
     health: k8s.core.v1.HTTPGetActionArgsDict = {"path": "/health", "port": "http"}
     # Host memory: vLLM reads the weights through the page cache and keeps CPU-side buffers; the
     # limit grows with the weights so large models on large slices are not OOM-killed.
-    memory_limit_gi = max(32, math.ceil(args["weights_gb"]) + 16)
+    memory_limit = f"{max(32, math.ceil(args['weights_gb']) + 16)}Gi"
+    requests = {"cpu": "4", "memory": "16Gi"}
     # Toleration dicts as the nodepool outputs them (key/operator/effect), already in API form.
     tolerations: Any = args["tolerations"]
-    return {
+    # The image's user is root and its caches live under /root; runAsNonRoot would need the
+    # image's separate non-root variant or HOME/USER/passwd redirects we cannot test without a
+    # GPU, so root stays, but without capabilities, privilege escalation or a writable root
+    # filesystem: /tmp, HOME, /dev/shm and the model cache are the only writable paths.
+    security: k8s.core.v1.SecurityContextArgsDict = {
+        "allow_privilege_escalation": False,
+        "privileged": False,
+        "read_only_root_filesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    mounts: list[k8s.core.v1.VolumeMountArgsDict] = [
+        {"name": CLAIM_TEMPLATE, "mount_path": CACHE_PATH},
+        {"name": "dshm", "mount_path": "/dev/shm"},
+        {"name": "tmp", "mount_path": "/tmp"},
+        {"name": "home", "mount_path": HOME_PATH},
+    ]
+    spec: k8s.core.v1.PodSpecArgsDict = {
         # A Service named like the server (e.g. "vllm") would inject VLLM_PORT=tcp://..., which
         # vLLM reads as its own setting and fails on.
         "enable_service_links": False,
@@ -295,6 +461,19 @@ def _pod_spec(
         "node_selector": args["node_selector"],
         "tolerations": tolerations,
         "security_context": {"seccomp_profile": {"type": "RuntimeDefault"}},
+        # No slice: the download needs none. Same requests as vLLM (the pod's request is the
+        # larger of the two, so this costs nothing) and the same limits on memory and rights.
+        "init_containers": [
+            {
+                "name": "download",
+                "image": args["image"],
+                "command": ["/bin/sh", "-c", _download_script(args)],
+                "env": _download_env(args, hf_secret),
+                "resources": {"requests": requests, "limits": {"memory": memory_limit}},
+                "security_context": security,
+                "volume_mounts": mounts,
+            }
+        ],
         "containers": [
             {
                 "name": "vllm",
@@ -303,31 +482,17 @@ def _pod_spec(
                 "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
                 "env": _env(args, hf_secret, key_secret),
                 "resources": {
-                    "requests": {"cpu": "4", "memory": "16Gi"},
+                    "requests": requests,
                     # Exactly one slice: a CUDA process sees one MIG device at most, and
                     # extended resources need limits (requests default to them).
                     "limits": pulumi.Output.from_input(args["resource_name"]).apply(
-                        lambda resource: {resource: "1", "memory": f"{memory_limit_gi}Gi"}
+                        lambda resource: {resource: "1", "memory": memory_limit}
                     ),
                 },
-                # The image's user is root and its caches live under /root; runAsNonRoot would
-                # need the image's separate non-root variant or HOME/USER/passwd redirects we
-                # cannot test without a GPU, so root stays, but without capabilities, privilege
-                # escalation or a writable root filesystem: /tmp, HOME, /dev/shm and the model
-                # cache are the only writable paths.
-                "security_context": {
-                    "allow_privilege_escalation": False,
-                    "privileged": False,
-                    "read_only_root_filesystem": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-                "volume_mounts": [
-                    {"name": "models", "mount_path": CACHE_PATH},
-                    {"name": "dshm", "mount_path": "/dev/shm"},
-                    {"name": "tmp", "mount_path": "/tmp"},
-                    {"name": "home", "mount_path": HOME_PATH},
-                ],
-                # /health answers without the API key (vLLM guards only /v1 routes).
+                "security_context": security,
+                "volume_mounts": mounts,
+                # /health answers without the API key (vLLM guards only /v1 routes). The weights
+                # are on disk when vLLM starts, so this covers loading only.
                 "startup_probe": {
                     "http_get": health,
                     "initial_delay_seconds": STARTUP_INITIAL_DELAY_SECONDS,
@@ -355,10 +520,78 @@ def _pod_spec(
             # PyTorch and vLLM's engine processes use /dev/shm, which the runtime would otherwise
             # cap at 64 MiB; a Memory emptyDir counts against the container's memory limit.
             {"name": "dshm", "empty_dir": {"medium": "Memory", "size_limit": "2Gi"}},
-            # Triton, torch.compile and vLLM compile caches and ZMQ IPC sockets.
+            # Triton and torch caches and ZMQ IPC sockets (vLLM's own caches are on the claim).
             {"name": "tmp", "empty_dir": {"size_limit": "8Gi"}},
             {"name": "home", "empty_dir": {"size_limit": "8Gi"}},
         ],
+    }
+    if args["replicas"] > 1:
+        # Replicas on different GPU nodes where the pool has several, so a node failure or drain
+        # takes one replica, not all; ScheduleAnyway so a one-node pool still runs them all.
+        spec["topology_spread_constraints"] = [
+            {
+                "max_skew": 1,
+                "topology_key": "kubernetes.io/hostname",
+                "when_unsatisfiable": "ScheduleAnyway",
+                "label_selector": {"match_labels": selector},
+            }
+        ]
+    return spec
+
+
+def _download_script(args: VllmServiceArgs) -> str:
+    """Download the weights into the cache unless a previous run on this pod's claim finished.
+
+    `hf download` fills the cache under HF_HOME that vLLM reads. `hf` is huggingface_hub's CLI
+    since 0.34, its only one since 1.0 (entry points of the 0.34.0 and 1.0.0 wheels); vLLM 0.22.1
+    requires transformers >= 4.56, which requires huggingface_hub >= 0.34. Older images have only
+    `huggingface-cli`, with the same arguments. The marker is written only after a complete
+    download, so a pod recreated on the same claim never contacts Hugging Face again. Values come
+    in as environment variables, never spliced into the script.
+    """
+    revision = ' --revision "$REVISION"' if args.get("revision") else ""
+    return (
+        "set -e\n"
+        'if [ -f "$DOWNLOADED" ]; then echo "$MODEL: already in the cache"; exit 0; fi\n'
+        f'set -- download "$MODEL"{revision}\n'
+        'if command -v hf >/dev/null 2>&1; then hf "$@"; else huggingface-cli "$@"; fi\n'
+        'mkdir -p "$(dirname "$DOWNLOADED")"\n'
+        'touch "$DOWNLOADED"\n'
+    )
+
+
+def _download_env(args: VllmServiceArgs, hf_secret: pulumi.Output[str] | None) -> list[k8s.core.v1.EnvVarArgsDict]:
+    revision = args.get("revision")
+    marker = f"{args['model']}@{revision or 'unpinned'}".replace("/", "--")
+    plain = {
+        "HF_HOME": CACHE_PATH,
+        "HOME": HOME_PATH,
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        **args["env"],
+        "MODEL": args["model"],
+        "DOWNLOADED": f"{CACHE_PATH}/.sks-mig/{marker}.complete",
+    }
+    if revision:
+        plain["REVISION"] = revision
+    env: list[k8s.core.v1.EnvVarArgsDict] = [{"name": k, "value": v} for k, v in plain.items()]
+    if hf_secret is not None:
+        env.append(_from_secret("HF_TOKEN", hf_secret, "token"))
+    return env
+
+
+def _load_balancer_annotations(args: VllmServiceArgs) -> dict[str, pulumi.Input[str]]:
+    """The CCM's annotations: the GPU pool to forward to, and an HTTP health check.
+
+    With externalTrafficPolicy Local the CCM checks spec.healthCheckNodePort, where kube-proxy
+    (pkg/proxy/healthcheck/service_health.go) and Cilium (pkg/service/healthserver) answer 200
+    when the node runs a replica and 503 when not, on any path. The CCM's default TCP check would
+    pass on every node and send clients to nodes that drop them.
+    """
+    pool: Any = args.get("load_balancer_instance_pool_id")
+    return {
+        LB_INSTANCE_POOL_ANNOTATION: pool,
+        LB_HEALTHCHECK_MODE_ANNOTATION: "http",
+        LB_HEALTHCHECK_URI_ANNOTATION: "/healthz",
     }
 
 
@@ -377,6 +610,12 @@ def _vllm_args(args: VllmServiceArgs) -> list[str]:
         "--max-num-seqs",
         str(args["max_num_seqs"]),
     ]
+    if "max_num_batched_tokens" in args:
+        result += ["--max-num-batched-tokens", str(args["max_num_batched_tokens"])]
+    if args.get("revision"):
+        # The tokenizer follows: vLLM's ModelConfig sets tokenizer_revision to the revision when
+        # unset (vllm/config/model.py, __post_init__).
+        result += ["--revision", str(args.get("revision"))]
     if args["dtype"] != "auto":
         result += ["--dtype", args["dtype"]]
     result += ["--port", str(PORT)]
@@ -409,7 +648,12 @@ def _env(
         # segments); the user's env may turn it back on.
         "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:False",
         "VLLM_NO_USAGE_STATS": "1",
+        # torch.compile and CUDA-graph caches on the claim, so a restart reuses them (vllm/envs.py:
+        # VLLM_CACHE_ROOT, default ~/.cache/vllm, an emptyDir here).
+        "VLLM_CACHE_ROOT": f"{CACHE_PATH}/vllm",
         **args["env"],
+        # The init container downloaded the weights: a restart must never need Hugging Face.
+        "HF_HUB_OFFLINE": "1",
     }
     env: list[k8s.core.v1.EnvVarArgsDict] = [{"name": k, "value": v} for k, v in plain.items()]
     if hf_secret is not None:
@@ -425,8 +669,9 @@ def _from_secret(variable: str, secret: pulumi.Output[str], key: str) -> k8s.cor
 
 
 def _annotations(args: VllmServiceArgs) -> dict[str, pulumi.Input[str]]:
-    """What the policy pack and people read: the model, its memory estimate and its slice."""
-    return {
+    """What the policy pack and people read: the model, its memory estimate, its slice, and the
+    time each phase may take (download in the init container, load under the startup probe)."""
+    annotations: dict[str, pulumi.Input[str]] = {
         contract.ANNOTATION_MODEL: args["model"],
         contract.ANNOTATION_ESTIMATED_MEMORY_GB: f"{args['estimated_memory_gb']:.2f}",
         contract.ANNOTATION_WEIGHTS_GB: f"{args['weights_gb']:.2f}",
@@ -435,21 +680,30 @@ def _annotations(args: VllmServiceArgs) -> dict[str, pulumi.Input[str]]:
         contract.ANNOTATION_STARTUP_BUDGET_SECONDS: str(args["startup_budget_seconds"]),
         contract.ANNOTATION_REQUIRES_API_KEY: "true" if args.get("api_key") is not None else "false",
     }
+    if "download_budget_seconds" in args:
+        annotations[contract.ANNOTATION_DOWNLOAD_BUDGET_SECONDS] = str(args["download_budget_seconds"])
+    if args.get("revision"):
+        annotations[contract.ANNOTATION_MODEL_REVISION] = str(args.get("revision"))
+    return annotations
 
 
-def _ingress_rules(
-    args: VllmServiceArgs,
-) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
-    """Port 8000 from pods of the server's namespace and of the allowed namespaces, always: the
-    API key guards only /v1 routes, not /tokenize, /metrics or the admin endpoints."""
+def _ingress_rules(args: VllmServiceArgs) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
+    """The server port from its clients only, always: the API key guards only /v1 routes, not
+    /tokenize, /metrics or the admin endpoints. Clients: the pods of its own namespace (or only
+    those of client_pod_selector, the router), of the allowed namespaces and of the monitoring
+    namespace; with a load balancer, the client networks it forwards."""
     port: list[k8s.networking.v1.NetworkPolicyPortArgsDict] = [{"port": PORT, "protocol": "TCP"}]
-    peers: list[k8s.networking.v1.NetworkPolicyPeerArgsDict] = [{"pod_selector": {}}]
-    for namespace in dict.fromkeys(args["allowed_namespaces"]):
+    own: k8s.meta.v1.LabelSelectorArgsDict = {"match_labels": args["client_pod_selector"]} if args.get("client_pod_selector") else {}
+    peers: list[k8s.networking.v1.NetworkPolicyPeerArgsDict] = [{"pod_selector": own}]
+    namespaces = [*args["allowed_namespaces"], *filter(None, [args.get("monitoring_namespace")])]
+    for namespace in dict.fromkeys(namespaces):
         peers.append({"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": namespace}}})
     rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict] = [{"from_": peers, "ports": port}]
     if args["expose"] == "LoadBalancer":
-        # The load balancer forwards internet clients: they arrive with their own address (or a
-        # node's, after kube-proxy's SNAT), never as a pod of an allowed namespace, so only an
-        # any-address block lets them in. The API key is then what guards /v1.
-        rules.append({"from_": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": port})
+        # The NLB keeps the client's address and externalTrafficPolicy Local keeps the node from
+        # replacing it, so the clients arrive as themselves: admit their networks, nothing wider.
+        # Its health check goes to the node's healthCheckNodePort (kube-proxy or Cilium on the
+        # host), which no pod NetworkPolicy governs.
+        cidrs = dict.fromkeys(args.get("load_balancer_source_cidrs") or [])
+        rules.append({"from_": [{"ip_block": {"cidr": cidr}} for cidr in cidrs], "ports": port})
     return rules

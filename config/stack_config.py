@@ -1,231 +1,96 @@
-"""The stack configuration: pydantic models for every `sks-mig:*` key, validated once, at the edge.
+"""The stack configuration: every `sks-mig:*` key, validated once, before any resource exists.
 
-`load_stack_config` turns raw config values into a `StackConfig` or raises `ConfigError`, whose
-message names each bad key, the value given and what would be accepted. Cross-key rules (a profile
-the GPU has, models that fit their slice, replicas within the slices) live in `StackConfig`.
+`read_stack_config` reads all keys of the namespace from the running Pulumi program;
+`load_stack_config` takes the same values as the engine hands them over (`sks-mig:<key>` -> text,
+objects as JSON text) and returns a `StackConfig`, or raises `ConfigError` with one line per
+problem: the key, the value given and what would be accepted. The sections live in
+`cluster_config.py`, `gpu_config.py` and `model_config.py`; the rules across keys are here.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal, NoReturn
+import json
+from collections.abc import Collection, Mapping
+from pathlib import Path as FilePath
+from typing import Any, Literal
 
-import pulumi
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
+from config.cluster_config import ClusterConfig
+from config.errors import NAMESPACE, ConfigError, Path, did_you_mean, echo, problem
+from config.field_types import DnsLabel, Section
+from config.gpu_config import GpuNodepoolConfig
+from config.limits import ANTI_AFFINITY_GROUP_MAX_INSTANCES, MAX_MODEL_SERVERS
 from config.memory_fit import MemoryFit, MemoryFitError, fit_model
-from config.mig_catalogue import FAMILIES, GpuFamily, MigProfile, api_zones, family_of
-from config.model_catalogue import KNOWN_MODELS, ModelArchitecture
+from config.messages import describe, section_keys
+from config.mig_catalogue import MigProfile, api_zones
+from config.model_config import ModelServerConfig
+from config.names import name_collisions
+from config.stack_file import StackFileFacts, read_stack_file
 
-NAMESPACE = "sks-mig"
-DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.22.1-cu129-ubuntu2404"
+# The only keys whose whole value may be secret; `models` may hold secrets in `env` values.
+SECRET_KEYS = ("hfToken", "apiKey")
+# A key long enough that guessing it is hopeless; refused below this, with a way to make one.
+MIN_API_KEY_LENGTH = 16
+_MAKE_API_KEY = f'pulumi config set --secret {NAMESPACE}:apiKey "$(openssl rand -hex 24)"'
 
-_DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-_QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
-_HUGGING_FACE_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
-_KUBERNETES_VERSION = r"^1\.\d+(\.\d+)?$"
-# What each pattern means, for the error message.
-_PATTERN_HELP = {
-    _DNS_LABEL: "a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63",
-    _QUANTITY: "a Kubernetes quantity such as 50Gi",
-    _HUGGING_FACE_ID: "a Hugging Face model id, organisation/name",
-    _KUBERNETES_VERSION: 'a Kubernetes version such as "1.36" or "1.36.2"',
-}
-DnsLabel = Annotated[str, StringConstraints(pattern=_DNS_LABEL, max_length=63)]
-Quantity = Annotated[str, StringConstraints(pattern=_QUANTITY)]
-HuggingFaceId = Annotated[str, StringConstraints(pattern=_HUGGING_FACE_ID)]
+# How each top-level key arrives from the engine: objects as JSON text, scalars as text.
+_JSON_KEYS = {"cluster": "a mapping (key: value lines)", "gpuNodepool": "a mapping (key: value lines)",
+              "models": "a list of mappings"}
+_BOOLEAN_KEYS = ("requireApiKey",)
 
 
-class ConfigError(Exception):
-    """Invalid stack configuration; the message is meant for the user as it stands."""
-
-
-class _Section(BaseModel):
-    # camelCase keys as users write them; an unknown key is an error, not silently ignored.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class SystemNodepoolConfig(_Section):
-    instance_type: str = "standard.medium"
-    size: int = Field(2, gt=0)
-    disk_size: int = Field(50, ge=20, le=51200)
-
-
-class ClusterConfig(_Section):
-    name: DnsLabel
-    kubernetes_version: Annotated[str, StringConstraints(pattern=_KUBERNETES_VERSION)] | None = None
-    service_level: Literal["starter", "pro"] = "starter"
-    cni: Literal["calico", "cilium"] = "calico"
-    system_nodepool: SystemNodepoolConfig = SystemNodepoolConfig()
-    node_port_cidrs: list[str] = []
-
-    @field_validator("node_port_cidrs")
-    @classmethod
-    def _cidrs(cls, cidrs: list[str]) -> list[str]:
-        for cidr in cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a network in CIDR form, e.g. 203.0.113.0/24") from None
-        return cidrs
-
-    @property
-    def kubernetes_minor(self) -> str:
-        """The "1.36" of the version, for schema checks; the article's version when unset."""
-        return ".".join((self.kubernetes_version or "1.36").split(".")[:2])
-
-
-class GpuNodepoolConfig(_Section):
-    name: DnsLabel
-    instance_type: str
-    size: int = Field(1, gt=0)
-    mig_profile: str
-    disk_size: int = Field(100, ge=20, le=51200)
-    gpus_per_node: int | None = Field(None, gt=0)
-    mig_strategy: Literal["single", "mixed"] = "single"
-
-    @field_validator("instance_type")
-    @classmethod
-    def _mig_capable(cls, instance_type: str) -> str:
-        if family_of(instance_type) is None:
-            families = ", ".join(f"{f.family}.<size>" for f in FAMILIES.values())
-            raise ValueError(f"{instance_type!r} has no MIG-capable GPU; valid: {families}")
-        return instance_type
-
-    @property
-    def family(self) -> GpuFamily:
-        family = family_of(self.instance_type)
-        assert family is not None  # checked by _mig_capable
-        return family
-
-
-class ArchitectureConfig(_Section):
-    """The numbers of a model the catalogue does not know, from its config.json."""
-
-    parameters_billion: float = Field(gt=0)
-    layers: int = Field(gt=0)
-    kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
-    context_length: int = Field(gt=0)
-
-
-class ModelServerConfig(_Section):
-    # 52, not 63: a StatefulSet's pods carry the label controller-revision-hash=<name>-<10 chars>.
-    name: Annotated[str, StringConstraints(pattern=_DNS_LABEL, max_length=52)]
-    model: HuggingFaceId
-    served_model_name: str | None = None
-    replicas: int = Field(1, ge=0)
-    max_model_len: int | None = Field(None, gt=0)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=0.98)
-    max_num_seqs: int = Field(16, gt=0)
-    dtype: Literal["auto", "bfloat16", "float16", "half", "float32"] = "auto"
-    image: Annotated[str, StringConstraints(min_length=1)] = DEFAULT_VLLM_IMAGE
-    extra_args: list[str] = []
-    env: dict[str, str] = {}
-    cache_size: Quantity = "50Gi"
-    expose: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
-    allowed_namespaces: list[DnsLabel] = []
-    weights_gb: float | None = Field(None, gt=0)
-    architecture: ArchitectureConfig | None = None
-
-    @property
-    def served_name(self) -> str:
-        return self.served_model_name or self.model
-
-    @property
-    def model_architecture(self) -> ModelArchitecture | None:
-        if self.architecture is not None:
-            return ModelArchitecture(**self.architecture.model_dump())
-        return KNOWN_MODELS.get(self.model)
-
-
-class StackConfig(_Section):
-    zone: str
+class StackConfig(Section):
+    zone: str = Field(description="an Exoscale zone")
     environment: Literal["dev", "prod"] = "dev"
     namespace: DnsLabel = "inference"
     cluster: ClusterConfig
     gpu_nodepool: GpuNodepoolConfig
-    models: list[ModelServerConfig] = []
-    # Whether the `hfToken`/`apiKey` secrets are set; filled by the loader, never by users.
-    api_key_set: bool = Field(False, exclude=True)
+    models: list[ModelServerConfig] = Field([], max_length=MAX_MODEL_SERVERS)
+    hf_token: SecretStr | None = None
+    api_key: SecretStr | None = None
+    require_api_key: bool | None = None
+    monitoring_namespace: DnsLabel | None = None
 
     _fits: dict[str, MemoryFit] = PrivateAttr(default_factory=dict)
+    _secret_env: dict[int, frozenset[str]] = PrivateAttr(default_factory=dict)
 
     @field_validator("zone")
     @classmethod
     def _zone(cls, zone: str) -> str:
         if zone not in api_zones():
-            raise ValueError(f"{zone!r} is not an Exoscale zone; valid: {', '.join(api_zones())}")
+            raise ValueError(
+                f"{echo(zone)} is not an Exoscale zone; valid: {', '.join(api_zones())}{did_you_mean(zone, api_zones())}"
+            )
         return zone
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> StackConfig:
-        pool, family = self.gpu_nodepool, self.gpu_nodepool.family
-        if pool.mig_profile not in family.profiles:
-            _fail(
-                "gpuNodepool.migProfile",
-                f"{pool.mig_profile!r} is not a MIG profile of {family.describe()}; "
-                f"valid: {', '.join(family.profiles)}",
-            )
-        if pool.gpus_per_node is None and family.gpus_per_node(pool.instance_type) is None:
-            known = ", ".join(f"{family.family}.{size}" for size in family.gpus_per_size)
-            _fail(
-                "gpuNodepool.gpusPerNode",
-                f"required: the catalogue does not know how many GPUs {pool.instance_type!r} has "
-                f"(it knows {known}); set it to the instance type's GPU count",
-            )
-        names = [server.name for server in self.models]
-        for index, name in enumerate(names):
-            if name in names[:index]:
-                _fail(f"models[{index}].name", f"{name!r} is used twice; model names must be unique")
-        for index, server in enumerate(self.models):
-            if server.expose == "LoadBalancer" and not self.api_key_set:
-                _fail(
-                    f"models[{index}].expose",
-                    "'LoadBalancer' puts the server on the internet and needs an API key; "
-                    f"set one with `pulumi config set --secret {NAMESPACE}:apiKey`, "
-                    "or use 'ClusterIP'",
-                )
-            self._fits[server.name] = self._fit(index, server)
-        wanted = sum(server.replicas for server in self.models)
-        if wanted > self.total_slices:
-            _fail(
-                "models",
-                f"the model servers ask for {wanted} slices (sum of replicas) but the GPU nodepool "
-                f"has {self.total_slices} ({pool.size} node(s) x {self.gpus_per_node} GPU(s) x "
-                f"{self.mig_profile.slices_per_gpu} {pool.mig_profile} slices); lower replicas, "
-                f"raise gpuNodepool.size, or choose a profile with more slices",
-            )
-        return self
+    @field_validator("hf_token", "api_key")
+    @classmethod
+    def _secret_text(cls, secret: SecretStr | None) -> SecretStr | None:
+        # Never echoed: the message says what is wrong with the value, not what it is.
+        if secret is None:
+            return None
+        text = secret.get_secret_value()
+        if not text.strip():
+            raise ValueError("the secret is empty (or only spaces); set the real value")
+        if any(char.isspace() or not char.isprintable() for char in text):
+            raise ValueError("the secret contains spaces, line breaks or control characters; set it without them")
+        return secret
 
-    def _fit(self, index: int, server: ModelServerConfig) -> MemoryFit:
-        profile, family = self.mig_profile, self.gpu_nodepool.family
-        try:
-            return fit_model(
-                model=server.model,
-                architecture=server.model_architecture,
-                weights_gb=server.weights_gb,
-                dtype=None if server.dtype == "auto" else server.dtype,
-                max_model_len=server.max_model_len,
-                gpu_memory_utilization=server.gpu_memory_utilization,
-                slice_name=profile.name,
-                slice_memory_gb=profile.memory_gb,
-                other_profiles={p.name: p.memory_gb for p in family.profiles.values()},
+    @field_validator("api_key")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < MIN_API_KEY_LENGTH:
+            raise ValueError(
+                f"the API key has {len(secret.get_secret_value())} characters; use at least "
+                f"{MIN_API_KEY_LENGTH}, e.g. a random one: `{_MAKE_API_KEY}`"
             )
-        except MemoryFitError as error:
-            key = "maxModelLen" if server.max_model_len is not None else "model"
-            _fail(f"models[{index}].{key}", str(error))
+        return secret
+
+    @property
+    def api_key_required(self) -> bool:
+        """Whether the stack refuses to run without `apiKey` (by default: production stacks)."""
+        return self.require_api_key if self.require_api_key is not None else self.environment == "prod"
 
     @property
     def mig_profile(self) -> MigProfile:
@@ -234,77 +99,279 @@ class StackConfig(_Section):
     @property
     def gpus_per_node(self) -> int:
         pool = self.gpu_nodepool
-        known = pool.family.gpus_per_node(pool.instance_type)
-        return pool.gpus_per_node or known or 0
+        return pool.gpus_per_node or pool.family.gpus_per_node(pool.instance_type) or 0
 
     @property
     def total_slices(self) -> int:
         return self.gpu_nodepool.size * self.gpus_per_node * self.mig_profile.slices_per_gpu
 
+    @property
+    def used_slices(self) -> int:
+        return sum(server.replicas for server in self.models)
+
     def fit(self, server: ModelServerConfig) -> MemoryFit:
-        """The memory estimate of a model server, computed when the config was validated."""
+        """The memory estimate of a model server, computed once, when the config was validated."""
         return self._fits[server.name]
 
+    def secret_env_names(self, index: int) -> frozenset[str]:
+        """The `env` names of `models[index]` whose values were set as secrets."""
+        return self._secret_env.get(index, frozenset())
 
-def _fail(key: str, message: str) -> NoReturn:
-    raise ConfigError(f"{NAMESPACE}:{key}: {message}")
+    def cross_key_problems(self) -> list[str]:
+        """The rules across keys; fills in each server's memory fit."""
+        problems = self._nodepool_problems() + name_collisions(self) + self._exposure_problems()
+        for index, server in enumerate(self.models):
+            if server.max_num_batched_tokens is not None and server.max_num_batched_tokens < server.max_num_seqs:
+                # vLLM refuses to start otherwise (vllm/config/scheduler.py, verify_max_model_len).
+                problems.append(problem(
+                    ("models", index, "maxNumBatchedTokens"),
+                    f"{server.max_num_batched_tokens} is less than maxNumSeqs ({server.max_num_seqs}); "
+                    "vLLM needs at least one token per sequence in a batch",
+                ))
+        if problems:
+            return problems
+        for index, server in enumerate(self.models):
+            try:
+                self._fits[server.name] = self._fit(server)
+            except MemoryFitError as error:
+                key = "maxModelLen" if server.max_model_len is not None else "model"
+                problems.append(problem(("models", index, key), str(error)))
+        if self.used_slices > self.total_slices:
+            pool = self.gpu_nodepool
+            problems.append(problem(
+                ("models",),
+                f"the model servers ask for {self.used_slices} slices (sum of replicas) but the GPU "
+                f"nodepool has {self.total_slices} ({pool.size} node(s) x {self.gpus_per_node} GPU(s) x "
+                f"{self.mig_profile.slices_per_gpu} {pool.mig_profile} slices); lower replicas, "
+                "raise gpuNodepool.size, or choose a profile with more slices",
+            ))
+        return problems
+
+    def _nodepool_problems(self) -> list[str]:
+        pool, family = self.gpu_nodepool, self.gpu_nodepool.family
+        problems: list[str] = []
+        if pool.mig_profile not in family.profiles:
+            problems.append(problem(
+                ("gpuNodepool", "migProfile"),
+                f"{echo(pool.mig_profile)} is not a MIG profile of {family.describe()}; "
+                f"valid: {', '.join(family.profiles)}{did_you_mean(pool.mig_profile, family.profiles)}",
+            ))
+        if pool.gpus_per_node is None and family.gpus_per_node(pool.instance_type) is None:
+            known = ", ".join(f"{family.family}.{size}" for size in family.gpus_per_size)
+            problems.append(problem(
+                ("gpuNodepool", "gpusPerNode"),
+                f"required: the catalogue does not know how many GPUs {pool.instance_type!r} has "
+                f"(it knows {known}); set it to the instance type's GPU count",
+            ))
+        if pool.anti_affinity and pool.size > ANTI_AFFINITY_GROUP_MAX_INSTANCES:
+            problems.append(problem(
+                ("gpuNodepool", "size"),
+                f"{pool.size} GPU nodes do not fit their anti-affinity group: an Exoscale anti-affinity "
+                f"group holds at most {ANTI_AFFINITY_GROUP_MAX_INSTANCES} instances; use at most "
+                f"{ANTI_AFFINITY_GROUP_MAX_INSTANCES}, or set gpuNodepool.antiAffinity: false "
+                "(the nodes may then share a host)",
+            ))
+        return problems
+
+    def _exposure_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.api_key_required and self.api_key is None:
+            reason = "requireApiKey is true" if self.require_api_key else "the environment is prod"
+            problems.append(problem(
+                ("apiKey",),
+                f"required, but not set: {reason}, so every model server needs an API key; "
+                f"set one with `{_MAKE_API_KEY}`",
+            ))
+        for index, server in enumerate(self.models):
+            if server.expose != "LoadBalancer":
+                continue
+            if self.api_key is None:
+                problems.append(problem(
+                    ("models", index, "expose"),
+                    "'LoadBalancer' puts the server on the internet and needs an API key; "
+                    f"set one with `{_MAKE_API_KEY}`, or use 'ClusterIP'",
+                ))
+            if not self.cluster.node_port_cidrs:
+                # The Exoscale CCM's load balancer forwards to the nodes' NodePorts, which the
+                # security group only opens to these CIDRs (exoscale-cloud-controller-manager,
+                # docs/service-loadbalancer.md).
+                problems.append(problem(
+                    ("cluster", "nodePortCidrs"),
+                    f"empty, but models[{index}] ({server.name!r}) has expose: LoadBalancer: the "
+                    "Exoscale load balancer reaches the server through the nodes' NodePorts, which "
+                    "are closed to every address not listed here; list the networks that may reach it",
+                ))
+        return problems
+
+    def _fit(self, server: ModelServerConfig) -> MemoryFit:
+        profile, family = self.mig_profile, self.gpu_nodepool.family
+        return fit_model(
+            model=server.model,
+            architecture=server.model_architecture,
+            weights_gb=server.weights_gb,
+            dtype=None if server.dtype == "auto" else server.dtype,
+            max_model_len=server.max_model_len,
+            gpu_memory_utilization=server.gpu_memory_utilization,
+            slice_name=profile.name,
+            slice_memory_gb=profile.memory_gb,
+            other_profiles={p.name: p.memory_gb for p in family.profiles.values()},
+            slice_usable_gb=profile.usable_memory_gb,
+            other_profiles_usable_gb={p.name: p.usable_memory_gb for p in family.profiles.values()},
+            max_num_batched_tokens=server.max_num_batched_tokens,
+            max_num_seqs=server.max_num_seqs,
+            headroom_gb=server.memory_headroom_gb,
+        )
 
 
-def load_stack_config(raw: Mapping[str, Any], *, api_key_set: bool = False) -> StackConfig:
-    """Validate the raw `sks-mig:*` values (objects already parsed from JSON) into a StackConfig."""
+def load_stack_config(
+    values: Mapping[str, Any],
+    *,
+    secret_keys: Collection[str] = (),
+    facts: StackFileFacts | None = None,
+) -> StackConfig:
+    """Validate the `sks-mig:*` values as the engine hands them over (other namespaces are
+    ignored): `values` maps full keys to text, objects as JSON text; `secret_keys` are the full
+    keys marked secret; `facts` what the stack file adds (number literals, `secure:` leaves)."""
+    facts = facts or StackFileFacts()
+    raw, unreadable, problems = _parse(values)
+    secret = {name for name in raw if f"{NAMESPACE}:{name}" in secret_keys}
+    misplaced = _secret_placement(raw, secret, facts)
+    if misplaced:
+        # Stop here: validating further could quote the secret in a message.
+        raise ConfigError(_redacted(problems + misplaced, raw, facts, secret))
+    secure_env = _secure_env(raw, secret, facts)
     try:
-        return StackConfig.model_validate({**raw, "apiKeySet": api_key_set}, by_alias=True)
+        stack = StackConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError("\n".join(_describe(e) for e in error.errors())) from None
+        problems += [
+            describe(e, StackConfig, literal=facts.literal, hidden=_hidden)
+            for e in error.errors()
+            # A key whose text could not be read is already reported; not again as missing.
+            if not (e["type"] == "missing" and e["loc"][0] in unreadable)
+        ]
+    if not problems:
+        stack._secret_env = secure_env
+        problems = stack.cross_key_problems()
+    if problems:
+        raise ConfigError(_redacted(problems, raw, facts, secret))
+    return stack
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    """One line per pydantic error: the key, the value given and what is accepted."""
-    key = _key(error["loc"])
-    kind, message = error["type"], str(error["msg"]).removeprefix("Value error, ")
-    if kind == "missing":
-        return f"{key}: required, but not set"
-    if kind == "extra_forbidden":
-        parent = _section_fields(error["loc"][:-1])
-        return f"{key}: unknown key; valid keys here: {', '.join(parent)}"
-    if kind == "value_error":
-        return f"{key}: {message}"
-    if kind == "string_pattern_mismatch":
-        pattern = error["ctx"]["pattern"]
-        return f"{key}: {error['input']!r} is not accepted: it must be {_PATTERN_HELP.get(pattern, pattern)}"
-    return f"{key}: {error['input']!r} is not accepted: {message}"
+def read_stack_config(stack_file: FilePath | None = None) -> StackConfig:
+    """Read every `sks-mig:*` key of the running program and validate it (`load_stack_config`).
+
+    The runtime holds the whole config (the language host passes it all, `PULUMI_CONFIG`, and
+    the secret keys, `PULUMI_CONFIG_SECRET_KEYS`), so keys no one reads are seen and refused.
+    `stack_file`, when given and readable, adds what only the file knows."""
+    from pulumi.runtime import config as runtime_config
+
+    try:
+        values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    except ValueError:  # PULUMI_CONFIG that is not JSON: use what was set explicitly
+        values = dict(runtime_config.CONFIG.get())
+    secret = {name for name in values if runtime_config.is_config_secret(name)}
+    facts = read_stack_file(stack_file) if stack_file is not None else None
+    return load_stack_config(values, secret_keys=secret, facts=facts)
 
 
-def _key(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return f"{NAMESPACE}:{text}"
-
-
-def _section_fields(loc: tuple[Any, ...]) -> list[str]:
-    """The camelCase keys accepted at `loc`, for the message about an unknown key."""
-    model: Any = StackConfig
-    for part in loc:
-        if isinstance(part, int):
+def _parse(values: Mapping[str, Any]) -> tuple[dict[str, Any], set[str], list[str]]:
+    """The namespace's keys with objects parsed, the keys that could not be, and why."""
+    raw: dict[str, Any] = {}
+    unreadable: set[str] = set()
+    problems: list[str] = []
+    prefix = f"{NAMESPACE}:"
+    for full_key, value in values.items():
+        if not full_key.startswith(prefix):
             continue
-        field = next(f for n, f in model.model_fields.items() if (f.alias or n) == part)
-        annotation = field.annotation
-        for candidate in getattr(annotation, "__args__", ()) or (annotation,):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                annotation = candidate
-        model = annotation
-    return [f.alias or n for n, f in model.model_fields.items() if not f.exclude]
+        name = full_key.removeprefix(prefix)
+        if name in _JSON_KEYS and isinstance(value, str):
+            try:
+                raw[name] = json.loads(value)
+            except (ValueError, RecursionError):
+                unreadable.add(name)
+                problems.append(problem((name,), f"{echo(value)} is not accepted: it must be {_JSON_KEYS[name]}"))
+        elif name in _BOOLEAN_KEYS and isinstance(value, str):
+            if value not in ("true", "false"):
+                unreadable.add(name)
+                problems.append(problem((name,), f"{echo(value)} is not accepted: write true or false"))
+            else:
+                raw[name] = value == "true"
+        else:
+            raw[name] = value
+    return raw, unreadable, problems
 
 
-# Top-level keys: scalars are read as text, sections as JSON objects/lists.
-_SCALAR_KEYS = ("zone", "environment", "namespace")
-_OBJECT_KEYS = ("cluster", "gpuNodepool", "models")
+def _secret_placement(raw: Mapping[str, Any], secret: set[str], facts: StackFileFacts) -> list[str]:
+    """Secrets only where the program keeps them secret: the `hfToken` and `apiKey` keys, and
+    `models[].env` values. Anywhere else the value would end up in plain resource inputs."""
+    problems: list[str] = []
+    for name in SECRET_KEYS:
+        if name in raw and name not in secret:
+            problems.append(problem(
+                (name,),
+                f"set in plain text; set it as a secret: `pulumi config set --secret {NAMESPACE}:{name} ...`",
+            ))
+    for name in sorted(secret - {*SECRET_KEYS, "models"}):
+        if name in section_keys(StackConfig, ()):
+            problems.append(problem(
+                (name,),
+                "holds a secret (`secure:`) value, but nothing under this key is kept secret: it "
+                "ends up in plain resource names and inputs; only hfToken, apiKey and "
+                "models[].env values may be secret",
+            ))
+    for path in sorted(facts.secure_paths, key=str):
+        if path[0] in secret and not _is_env_value(path):
+            problems.append(problem(
+                path,
+                "a secret (`secure:`) value here ends up in plain resource inputs; only "
+                "models[].env values, hfToken and apiKey may be secret",
+            ))
+    return problems
 
 
-def read_stack_config(config: pulumi.Config) -> StackConfig:
-    """Read every `sks-mig:*` key of the running stack and validate it (see `load_stack_config`)."""
-    raw: dict[str, Any] = {key: config.get(key) for key in _SCALAR_KEYS}
-    raw |= {key: config.get_object(key) for key in _OBJECT_KEYS}
-    present = {key: value for key, value in raw.items() if value is not None}
-    return load_stack_config(present, api_key_set=config.get_secret("apiKey") is not None)
+def _secure_env(raw: Mapping[str, Any], secret: set[str], facts: StackFileFacts) -> dict[int, frozenset[str]]:
+    """Per model server, the env names whose values are secret. The stack file says exactly which;
+    without it, every env value of a secret `models` key is kept secret."""
+    models = raw.get("models")
+    if "models" not in secret or not isinstance(models, list):
+        return {}
+    exact = [path for path in facts.secure_paths if path[0] == "models" and _is_env_value(path)]
+    result: dict[int, frozenset[str]] = {}
+    for index, server in enumerate(models):
+        env = server.get("env") if isinstance(server, dict) else None
+        if not isinstance(env, dict):
+            continue
+        names = [str(p[3]) for p in exact if p[1] == index] if exact else list(env)
+        result[index] = frozenset(names)
+    return result
+
+
+def _is_env_value(path: Path) -> bool:
+    return len(path) == 4 and path[0] == "models" and isinstance(path[1], int) and path[2] == "env"
+
+
+def _hidden(path: Path) -> bool:
+    """Values never echoed: the secrets, and every env value (where secrets go)."""
+    return bool(path) and (path[0] in SECRET_KEYS or _is_env_value(path))
+
+
+def _redacted(problems: list[str], raw: Mapping[str, Any], facts: StackFileFacts, secret: set[str]) -> list[str]:
+    """The problems with every known secret value replaced, whichever message quoted it."""
+    values = [raw[name] for name in {*SECRET_KEYS, *secret} if isinstance(raw.get(name), str)]
+    for path in facts.secure_paths:
+        if path[0] in secret:
+            values.append(_at(raw, path))
+    for text in (v for v in values if isinstance(v, str) and len(v) >= 4):
+        problems = [p.replace(text, "[secret]").replace(repr(text)[1:-1], "[secret]") for p in problems]
+    return problems
+
+
+def _at(value: Any, path: Path) -> Any:
+    for part in path:
+        if isinstance(value, dict) and isinstance(part, str):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            return None
+    return value

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from tools.mock_run import StackRun
+from components.gpu_nodepool import MigGpuNodepool
+from tests.conftest import refused
+from tools.mock_run import ProgramFailed, StackRun
 
 NODEPOOL = "pulumi-python:dynamic/nodepool:MigNodepool"
 
@@ -62,9 +64,43 @@ def test_gpus_per_node_override_multiplies_capacity(program: Any, dev_config: di
     assert capacity["usedSlices"] == 2
 
 
-def test_mixed_strategy_changes_the_resource_name(program: Any, dev_config: dict[str, Any]) -> None:
-    dev_config["sks-mig:gpuNodepool"]["migStrategy"] = "mixed"
-    assert program("dev", dev_config).outputs["migCapacity"].value["resourceName"] == "nvidia.com/mig-1g.24gb"
+@pytest.mark.parametrize("strategy", ["mixed", "single"])
+def test_a_mig_strategy_is_refused_with_the_reason(dev_config: dict[str, Any], strategy: str) -> None:
+    # SKS's node image runs the device plugin with the single strategy whenever MIG is on
+    # (bottlerocket-core-kit nvidia-k8s-device-plugin-conf.in); the nodepool API cannot change it.
+    dev_config["sks-mig:gpuNodepool"]["migStrategy"] = strategy
+    failure = refused(dev_config)
+    assert f"sks-mig:gpuNodepool.migStrategy: '{strategy}' is no longer a setting" in str(failure)
+    assert "`single` strategy" in str(failure) and "nvidia.com/gpu" in str(failure)
+    assert failure.registered == []
+
+
+@pytest.mark.parametrize("profile", ["1g.24gb", "1g.24gb+me", "2g.48gb+gfx"])
+def test_every_profile_is_requested_as_nvidia_com_gpu(program: Any, dev_config: dict[str, Any], profile: str) -> None:
+    dev_config["sks-mig:gpuNodepool"]["migProfile"] = profile
+    dev_config["sks-mig:models"] = dev_config["sks-mig:models"][:1]
+    run = program("dev", dev_config)
+    assert run.outputs["migCapacity"].value["resourceName"] == "nvidia.com/gpu"
+    [statefulset] = run.of_type("kubernetes:apps/v1:StatefulSet")
+    limits = statefulset.inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [({"instance_type": "gpu3.small"}, "instance_type 'gpu3.small' has no MIG-capable GPU; valid: gpua30.<size>"),
+     ({"mig_profile": "3g.40gb"}, "mig_profile '3g.40gb' is not a MIG profile of gpurtx6000pro"),
+     ({"instance_type": "gpurtx6000pro.large"}, "gpus_per_node is required for 'gpurtx6000pro.large'")],
+)
+def test_the_component_used_alone_refuses_bad_input_before_registering(
+    register: Any, args: dict[str, Any], message: str
+) -> None:
+    good = {"zone": "de-fra-1", "cluster_id": "c", "security_group_id": "s", "instance_type": "gpurtx6000pro.small",
+            "size": 1, "mig_profile": "1g.24gb", "disk_size": 100}
+    with pytest.raises(ProgramFailed) as failure:
+        register(lambda: MigGpuNodepool("gpu", {**good, **args}))  # type: ignore[typeddict-item]
+    assert f"MigGpuNodepool gpu: {message}" in str(failure.value)
+    assert failure.value.registered == []
 
 
 def test_a_profile_with_a_plus_is_a_valid_label_value(program: Any, dev_config: dict[str, Any]) -> None:

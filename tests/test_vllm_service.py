@@ -30,6 +30,8 @@ NAMESPACE = "inference"
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
 NODE_SELECTOR = {"sks-mig.io/gpu": "rtxpro6000.96gb", "sks-mig.io/mig-profile": "1g.24gb"}
 TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+INSTANCE_POOL_ID = "5f8e0b1c-3f6a-4b7e-9d2a-6c1e8f0a4b3d"
+CLIENT_CIDR = "203.0.113.0/24"
 
 
 @dataclass
@@ -92,6 +94,10 @@ def typical_args(**overrides: Any) -> VllmServiceArgs:
         "tolerations": pulumi.Output.from_input(TOLERATIONS),
         "hf_token": pulumi.Output.secret(HF_TOKEN),
         "api_key": pulumi.Output.secret(API_KEY),
+        # Used only with expose LoadBalancer, as the stack passes them: the GPU nodepool's
+        # instance pool (an Output) and the cluster's nodePortCidrs.
+        "load_balancer_instance_pool_id": pulumi.Output.from_input(INSTANCE_POOL_ID),
+        "load_balancer_source_cidrs": [CLIENT_CIDR],
     }
     args.update(overrides)
     for key in [k for k, v in args.items() if v is None]:
@@ -285,7 +291,7 @@ def test_load_balancer_is_reachable_from_outside_on_8000_only(register: Register
     policy = deployment.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "qwen")["spec"]
     assert len(policy["ingress"]) == 2
     outside = policy["ingress"][1]
-    assert outside["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    assert outside["from"] == [{"ipBlock": {"cidr": CLIENT_CIDR}}]  # the clients' networks, not 0.0.0.0/0
     assert outside["ports"] == [{"port": 8000, "protocol": "TCP"}]
 
 
@@ -334,12 +340,12 @@ def test_without_secrets_nothing_secret_is_created(register: Register) -> None:
     ],
 )
 def test_refuses_unsafe_arguments(register: Register, overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(pulumi.RunError, match=message):
         VllmService("qwen", typical_args(**overrides))
 
 
 def test_refuses_a_name_too_long_for_a_statefulset(register: Register) -> None:
-    with pytest.raises(ValueError, match="DNS label"):
+    with pytest.raises(pulumi.RunError, match="DNS label"):
         VllmService("a" * 53, typical_args())
 
 
@@ -390,7 +396,8 @@ def test_outputs(register: Register) -> None:
 
 def test_objects_have_fixed_names_and_use_the_cluster_provider(register: Register) -> None:
     deployment = deploy(register)
-    assert len(deployment.kubernetes_objects) == 6
+    # 2 Services, StatefulSet, NetworkPolicy, 2 Secrets, a claim per replica (2), the PDB.
+    assert len(deployment.kubernetes_objects) == 9
     for registration in deployment.kubernetes_objects:
         assert registration.inputs["metadata"]["name"] == registration.name
         assert registration.inputs["metadata"]["namespace"] == NAMESPACE

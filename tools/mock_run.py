@@ -52,6 +52,9 @@ class RegisteredResource:
     dependencies: list[str] = field(default_factory=list)
     id: str = ""
     """The id the mock engine answered with (what the program's `resource.id` resolves to)."""
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    """The `customTimeouts` resource option as the engine received it ("create": "30m", ...)."""
+    delete_before_replace: bool = False
 
 
 @dataclass
@@ -141,6 +144,14 @@ class _Mocks(pulumi_mocks.Mocks):
             outputs.setdefault("version", "1.36.0")
         if args.typ == contract.EXOSCALE_SKS_KUBECONFIG:
             outputs["kubeconfig"] = _fake_kubeconfig(resource_id)
+        if args.typ in (contract.MIG_NODEPOOL, contract.EXOSCALE_SKS_NODEPOOL):
+            # What the provider reads back: the nodepool's instance pool, its name at the API, its state.
+            outputs["instance_pool_id" if args.typ == contract.MIG_NODEPOOL else "instancePoolId"] = str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"instance-pool/{args.name}")
+            )
+        if args.typ == contract.MIG_NODEPOOL:
+            outputs["nodepool_name"] = args.inputs.get("name")
+            outputs["state"] = "running"
         return resource_id, outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -172,6 +183,12 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     wire=wire,
                     dependencies=list(request.dependencies),
                     id=response.id,
+                    custom_timeouts={
+                        kind: getattr(request.customTimeouts, kind)
+                        for kind in ("create", "update", "delete")
+                        if getattr(request.customTimeouts, kind)
+                    },
+                    delete_before_replace=request.deleteBeforeReplace,
                 )
             )
         return response

@@ -175,7 +175,8 @@ def write_manifests(run: StackRun, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.yaml"):
         old.unlink()
-    kubernetes = [r for r in run.resources if r.type.startswith("kubernetes:")]
+    # Ordered by kind and name, not by registration (which follows the order Outputs resolve in).
+    kubernetes = sorted((r for r in run.resources if r.type.startswith("kubernetes:")), key=lambda r: (r.type, r.name))
     for index, resource in enumerate(kubernetes):
         manifest = kubernetes_manifest(resource)
         # Secrets are written masked: the folder is for review, never for kubectl apply.

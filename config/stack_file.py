@@ -1,0 +1,74 @@
+"""What the stack file says that the config values no longer do.
+
+The Pulumi CLI hands the program each `sks-mig:` object as JSON text: YAML's unquoted `1.30` has
+become the number 1.3 by then, and `secure:` values inside an object are decrypted, with only the
+whole top-level key marked secret. When the program runs beside its `Pulumi.<stack>.yaml` (as the
+CLI runs it), the file still has both facts: the text each number was written as, and which leaves
+were `secure:`. Read them here, for messages and for secrecy; anything unreadable gives no facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import Any
+
+import yaml
+
+from config.errors import NAMESPACE, Path
+
+
+@dataclass(frozen=True)
+class StackFileFacts:
+    literals: dict[Path, tuple[str, Any]] = field(default_factory=dict)
+    """Path -> (text as written, value YAML read) of every number, boolean and null."""
+    secure_paths: frozenset[Path] = frozenset()
+    """Paths of the `secure:` leaves inside objects."""
+
+    def literal(self, path: Path, value: Any) -> str | None:
+        """The text `value` at `path` was written as, if the stack file has exactly that value."""
+        written = self.literals.get(path)
+        if written is None or type(written[1]) is not type(value) or written[1] != value:
+            return None
+        return written[0]
+
+
+def read_stack_file(path: FilePath) -> StackFileFacts:
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return StackFileFacts()
+    config = _child(root, "config")
+    if not isinstance(config, yaml.MappingNode):
+        return StackFileFacts()
+    literals: dict[Path, tuple[str, Any]] = {}
+    secure: set[Path] = set()
+    for key_node, value_node in config.value:
+        name = str(key_node.value)
+        if name.startswith(f"{NAMESPACE}:") and isinstance(value_node, yaml.MappingNode | yaml.SequenceNode):
+            _walk(value_node, (name.removeprefix(f"{NAMESPACE}:"),), literals, secure)
+    return StackFileFacts(literals, frozenset(secure))
+
+
+def _walk(node: yaml.Node, path: Path, literals: dict[Path, tuple[str, Any]], secure: set[Path]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        if len(node.value) == 1 and node.value[0][0].value == "secure":
+            secure.add(path)
+            return
+        for key_node, child in node.value:
+            _walk(child, (*path, str(key_node.value)), literals, secure)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            _walk(child, (*path, index), literals, secure)
+    elif isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:str":
+        try:
+            value = yaml.SafeLoader("").construct_object(node, deep=True)
+        except yaml.YAMLError:
+            return
+        literals[path] = (str(node.value), value)
+
+
+def _child(node: yaml.Node | None, name: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((value for key_node, value in node.value if key_node.value == name), None)

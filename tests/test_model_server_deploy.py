@@ -1,0 +1,478 @@
+"""VllmService on a real cluster's first `pulumi up` and last `pulumi destroy`: how long the engine
+waits, where the weights come from, how replicas spread and survive drains, what a load balancer
+may reach, and that destroying leaves no volume behind. Read back through Pulumi's mocks.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pulumi
+import pytest
+from google.protobuf import json_format
+
+import tools.mock_run as mock_run
+from components.vllm_service import VllmService
+from tests.test_vllm_service import (
+    CLIENT_CIDR,
+    HF_TOKEN,
+    INSTANCE_POOL_ID,
+    MODEL,
+    Deployment,
+    deploy,
+    flag,
+    typical_args,
+)
+from tools.checks import kubernetes_manifest as manifest
+from tools.mock_run import StackRun
+
+Register = Callable[[Callable[[], object]], StackRun]
+
+REVISION = "a09a35458c702b33eeacc393d103063234e8bc28"
+STS = "kubernetes:apps/v1:StatefulSet"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+SERVICE = "kubernetes:core/v1:Service"
+
+
+def init_container(deployment: Deployment) -> dict[str, Any]:
+    (container,) = deployment.pod["initContainers"]
+    result: dict[str, Any] = container
+    return result
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def ingress(deployment: Deployment) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = deployment.one(NETPOL, "qwen")["spec"]["ingress"]
+    return rules
+
+
+# --- 6. the engine waits for a first deploy ----------------------------------------------------
+
+
+@pytest.fixture
+def timeouts(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, str]]:
+    """customTimeouts of each RegisterResource request, by resource name.
+
+    tools/mock_run's RegisteredResource does not keep them (yet); this monitor reads the same
+    requests the engine would get.
+    """
+    recorded: dict[str, dict[str, str]] = {}
+
+    class TimeoutRecordingMonitor(mock_run._RecordingMonitor):
+        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+            response = super().RegisterResource(request)
+            wanted = request.customTimeouts
+            recorded[request.name] = {
+                k: getattr(wanted, k) for k in ("create", "update", "delete") if getattr(wanted, k)
+            }
+            return response
+
+    monkeypatch.setattr(mock_run, "_RecordingMonitor", TimeoutRecordingMonitor)
+    return recorded
+
+
+def test_statefulset_waits_30_minutes_by_default(register: Register, timeouts: dict[str, dict[str, str]]) -> None:
+    deployment = deploy(register)
+    # Not pulumi-kubernetes' 10 minutes: a first deploy provisions a GPU node, pulls a multi-GB
+    # image, downloads and loads the model.
+    assert timeouts["qwen"] == {"create": "1800s", "update": "1800s"}
+    assert deployment.statefulset["metadata"]["annotations"]["sks-mig.io/ready-timeout-seconds"] == "1800"
+
+
+def test_statefulset_waits_the_ready_timeout_the_caller_computed(
+    register: Register, timeouts: dict[str, dict[str, str]]
+) -> None:
+    deployment = deploy(register, ready_timeout_seconds=3300)
+    assert timeouts["qwen"] == {"create": "3300s", "update": "3300s"}
+    assert deployment.statefulset["metadata"]["annotations"]["sks-mig.io/ready-timeout-seconds"] == "3300"
+    # Not in the pod template: changing how long Pulumi waits must not restart the servers.
+    assert "sks-mig.io/ready-timeout-seconds" not in deployment.statefulset["spec"]["template"]["metadata"]["annotations"]
+    # Only the set waits that long; nothing else gets a custom timeout.
+    assert [name for name, wanted in timeouts.items() if wanted] == ["qwen"]
+
+
+# --- 7. download apart from start ------------------------------------------------------------
+
+
+def test_init_container_downloads_the_pinned_revision_into_the_cache(register: Register) -> None:
+    deployment = deploy(register, revision=REVISION)
+    download, vllm = init_container(deployment), deployment.container
+    assert download["image"] == vllm["image"]  # the image's own huggingface_hub
+    assert download["command"][:2] == ["/bin/sh", "-c"]
+    assert 'download "$MODEL" --revision "$REVISION"' in download["command"][2]
+    env = env_of(download)
+    assert env["MODEL"] == MODEL and env["REVISION"] == REVISION
+    assert env["HF_HOME"] == env_of(vllm)["HF_HOME"] == "/data/models"  # the cache vLLM reads
+    assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "qwen-hf-token", "key": "token"}}
+    assert "VLLM_API_KEY" not in env  # the download has no use for it
+    assert "HF_HUB_OFFLINE" not in env
+
+
+def test_init_container_is_confined_like_vllm_and_takes_no_slice(register: Register) -> None:
+    deployment = deploy(register)
+    download, vllm = init_container(deployment), deployment.container
+    assert download["securityContext"] == vllm["securityContext"]
+    assert download["volumeMounts"] == vllm["volumeMounts"]
+    assert download["resources"]["requests"] == vllm["resources"]["requests"]
+    assert download["resources"]["limits"] == {"memory": vllm["resources"]["limits"]["memory"]}
+
+
+def test_vllm_starts_offline_with_its_caches_on_the_claim(register: Register) -> None:
+    deployment = deploy(register, env={"FOO": "bar"})
+    env = env_of(deployment.container)
+    assert env["HF_HUB_OFFLINE"] == "1"  # the weights are already on the claim
+    assert env["VLLM_CACHE_ROOT"].startswith("/data/models/")  # compile caches survive restarts
+    assert env["FOO"] == "bar"
+    assert env_of(init_container(deployment))["FOO"] == "bar"  # e.g. a proxy for the download
+
+
+def test_startup_probe_covers_loading_and_the_annotations_say_which_part_is_which(register: Register) -> None:
+    deployment = deploy(register, startup_budget_seconds=240, download_budget_seconds=900)
+    probe = deployment.container["startupProbe"]
+    allowed = probe["initialDelaySeconds"] + probe["periodSeconds"] * probe["failureThreshold"]
+    assert 240 <= allowed < 900  # the load, not the download
+    for metadata in (deployment.statefulset["metadata"], deployment.statefulset["spec"]["template"]["metadata"]):
+        assert metadata["annotations"]["sks-mig.io/startup-budget-seconds"] == "240"
+        assert metadata["annotations"]["sks-mig.io/download-budget-seconds"] == "900"
+
+
+def fake_hf(bin_dir: Path, exit_code: int = 0, name: str = "hf") -> Path:
+    """An `hf` (or `name`) that records its arguments, one per line, and exits with `exit_code`."""
+    calls = bin_dir / "calls"
+    script = bin_dir / name
+    script.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "$a"; done >> "{calls}"\necho --- >> "{calls}"\nexit {exit_code}\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return calls
+
+
+def run_download(deployment: Deployment, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The init container's command, run by a real POSIX shell with the container's variables
+    (paths moved under tmp_path) and only the fake CLI and the system's basic tools on PATH."""
+    command = init_container(deployment)["command"]
+    variables = {k: v for k, v in env_of(init_container(deployment)).items() if isinstance(v, str)}
+    variables["DOWNLOADED"] = str(tmp_path / "cache" / Path(variables["DOWNLOADED"]).name)
+    variables.update(env)
+    variables["PATH"] = os.pathsep.join([str(tmp_path), "/usr/bin", "/bin"])
+    return subprocess.run(command, env=variables, capture_output=True, text=True, timeout=20, check=False)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs /bin/sh")
+def test_download_runs_once_per_claim_and_never_after_it_completed(register: Register, tmp_path: Path) -> None:
+    deployment = deploy(register, revision=REVISION)
+    calls = fake_hf(tmp_path)
+    first = run_download(deployment, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert calls.read_text().split("\n")[:-1] == ["download", MODEL, "--revision", REVISION, "---"]
+    again = run_download(deployment, tmp_path)  # the pod recreated on the same claim
+    assert again.returncode == 0 and "already in the cache" in again.stdout
+    assert calls.read_text().count("---") == 1  # Hugging Face not contacted again
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs /bin/sh")
+def test_an_image_with_only_the_older_cli_downloads_the_same(register: Register, tmp_path: Path) -> None:
+    deployment = deploy(register, revision=REVISION)
+    calls = fake_hf(tmp_path, name="huggingface-cli")
+    result = run_download(deployment, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text().split("\n")[:-1] == ["download", MODEL, "--revision", REVISION, "---"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs /bin/sh")
+def test_failed_download_fails_the_pod_and_is_retried(register: Register, tmp_path: Path) -> None:
+    deployment = deploy(register, revision=REVISION)
+    calls = fake_hf(tmp_path, exit_code=1)
+    assert run_download(deployment, tmp_path).returncode != 0  # vLLM does not start half-downloaded
+    assert run_download(deployment, tmp_path).returncode != 0
+    assert calls.read_text().count("---") == 2  # no completion marker: the next run downloads
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs /bin/sh")
+def test_download_takes_the_model_id_as_data_not_as_shell(register: Register, tmp_path: Path) -> None:
+    deployment = deploy(register)
+    calls = fake_hf(tmp_path)
+    hostile = "org/model$(touch pwned);touch pwned2"
+    result = run_download(deployment, tmp_path, MODEL=hostile)
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text().split("\n")[:-1] == ["download", hostile, "---"]
+    assert not (Path.cwd() / "pwned").exists() and not (Path.cwd() / "pwned2").exists()
+
+
+# --- 8 and 9. pinned weights, pinned batch -----------------------------------------------------
+
+
+def test_revision_reaches_vllm_and_the_annotations(register: Register) -> None:
+    deployment = deploy(register, revision=REVISION)
+    args = deployment.container["args"]
+    assert flag(args, "--revision") == REVISION
+    # vLLM's tokenizer_revision defaults to the revision (vllm/config/model.py).
+    assert not any(a.startswith("--tokenizer-revision") for a in args)
+    for metadata in (deployment.statefulset["metadata"], deployment.statefulset["spec"]["template"]["metadata"]):
+        assert metadata["annotations"]["sks-mig.io/model-revision"] == REVISION
+
+
+def test_without_a_revision_nothing_claims_to_be_pinned(register: Register) -> None:
+    deployment = deploy(register)
+    assert "--revision" not in deployment.container["args"]
+    assert "--revision" not in init_container(deployment)["command"][2]
+    assert "REVISION" not in env_of(init_container(deployment))
+    assert "sks-mig.io/model-revision" not in deployment.statefulset["metadata"]["annotations"]
+
+
+def test_batch_size_is_pinned_next_to_the_sequence_count(register: Register) -> None:
+    args = deploy(register, max_num_batched_tokens=8192).container["args"]
+    assert flag(args, "--max-num-batched-tokens") == "8192"
+    assert flag(args, "--max-num-seqs") == "16"
+    assert "--max-num-batched-tokens" not in deploy(register).container["args"]
+
+
+# --- 10. replicas spread and survive ---------------------------------------------------------
+
+
+def test_replicas_spread_over_gpu_nodes_without_blocking_a_one_node_pool(register: Register) -> None:
+    deployment = deploy(register, replicas=2)
+    (spread,) = deployment.pod["topologySpreadConstraints"]
+    pod_labels = deployment.statefulset["spec"]["template"]["metadata"]["labels"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["maxSkew"] == 1
+    assert spread["labelSelector"] == deployment.statefulset["spec"]["selector"]
+    assert spread["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_a_drain_may_take_one_replica_at_a_time(register: Register) -> None:
+    deployment = deploy(register, replicas=3)
+    budget = deployment.one(PDB, "qwen")
+    assert budget["metadata"]["namespace"] == "inference"
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == deployment.statefulset["spec"]["selector"]
+    assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+def test_a_single_replica_gets_neither_spread_nor_budget(register: Register) -> None:
+    deployment = deploy(register, replicas=1)
+    assert "topologySpreadConstraints" not in deployment.pod
+    assert deployment.of(PDB) == []
+
+
+def test_the_budget_passes_the_rollout_cannot_deadlock_policy(register: Register) -> None:
+    from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, StackValidationArgs
+
+    pack = Path(__file__).resolve().parent.parent / "policy"
+    if str(pack) not in sys.path:
+        sys.path.insert(0, str(pack))
+    import pulumi_policy.policy as policy_sdk
+    import rollout_cannot_deadlock
+    import secret_marks
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    secret_marks.install()
+    deployment = deploy(register, replicas=2)
+    resources = []
+    for registration in deployment.kubernetes_objects:
+        props = unknown_checking_proxy(policy_sdk.deserialize_properties(json_format.MessageToDict(registration.wire)))
+        opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+        resources.append(
+            PolicyResource(registration.type, props, registration.urn, registration.name, opts, None, None, [], {})
+        )
+    assert any(r.resource_type == PDB for r in resources)
+    messages: list[str] = []
+    rollout_cannot_deadlock.validate_rollout_cannot_deadlock(
+        StackValidationArgs(resources, {}), lambda message, urn=None: messages.append(message)
+    )
+    assert messages == []
+
+
+# --- 11. a load balancer that works on Exoscale ------------------------------------------------
+
+
+def test_load_balancer_forwards_to_the_gpu_pool_and_keeps_client_addresses(register: Register) -> None:
+    deployment = deploy(register, expose="LoadBalancer")
+    service = deployment.one(SERVICE, "qwen")
+    annotations = service["metadata"]["annotations"]
+    ccm = "service.beta.kubernetes.io/exoscale-loadbalancer-"
+    assert annotations[f"{ccm}service-instancepool-id"] == INSTANCE_POOL_ID
+    # The NLB checks healthCheckNodePort over HTTP: only nodes running a replica answer 200.
+    assert annotations[f"{ccm}service-healthcheck-mode"] == "http"
+    assert annotations[f"{ccm}service-healthcheck-uri"].startswith("/")
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
+
+
+def test_network_policy_admits_exactly_the_client_networks(register: Register) -> None:
+    cidrs = [CLIENT_CIDR, "198.51.100.7/32", "2001:db8::/48", CLIENT_CIDR]
+    rules = ingress(deploy(register, expose="LoadBalancer", load_balancer_source_cidrs=cidrs))
+    outside = rules[1]
+    assert outside["from"] == [
+        {"ipBlock": {"cidr": CLIENT_CIDR}},
+        {"ipBlock": {"cidr": "198.51.100.7/32"}},
+        {"ipBlock": {"cidr": "2001:db8::/48"}},
+    ]
+    assert outside["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert "0.0.0.0/0" not in str(rules)
+
+
+def test_cluster_ip_service_has_no_load_balancer_settings(register: Register) -> None:
+    deployment = deploy(register, expose="ClusterIP")
+    service = deployment.one(SERVICE, "qwen")
+    assert "annotations" not in service["metadata"]
+    assert "externalTrafficPolicy" not in service["spec"]
+    assert len(ingress(deployment)) == 1  # no ipBlock rule at all
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        ({"load_balancer_source_cidrs": None}, ["load_balancer_source_cidrs", "nodePortCidrs"]),
+        ({"load_balancer_source_cidrs": []}, ["load_balancer_source_cidrs", "nodePortCidrs"]),
+        ({"load_balancer_source_cidrs": ["10.0.0.0/33"]}, ["load_balancer_source_cidrs", "'10.0.0.0/33'", "203.0.113.0/24"]),
+        ({"load_balancer_instance_pool_id": None}, ["load_balancer_instance_pool_id", "GPU nodepool"]),
+    ],
+)
+def test_refuses_a_load_balancer_that_could_not_work(overrides: dict[str, Any], fragments: list[str]) -> None:
+    with pytest.raises(pulumi.RunError) as refused:
+        VllmService("qwen", typical_args(expose="LoadBalancer", **overrides))
+    for fragment in fragments:
+        assert fragment in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"ready_timeout_seconds": 0}, "ready_timeout_seconds"),
+        ({"max_num_batched_tokens": -1}, "max_num_batched_tokens"),
+        ({"download_budget_seconds": -5}, "download_budget_seconds"),
+        ({"revision": "main branch"}, "revision"),
+    ],
+)
+def test_refuses_settings_that_cannot_work(overrides: dict[str, Any], key: str) -> None:
+    with pytest.raises(pulumi.RunError, match=key):
+        VllmService("qwen", typical_args(**overrides))
+
+
+# --- 12 and the router hook: who may reach the port ----------------------------------------------
+
+
+def test_monitoring_namespace_may_scrape(register: Register) -> None:
+    rules = ingress(deploy(register, allowed_namespaces=["apps", "monitoring"], monitoring_namespace="monitoring"))
+    (rule,) = rules
+    namespaces = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in rule["from"][1:]]
+    assert namespaces == ["apps", "monitoring"]  # once, even when also allowed
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]  # /metrics is on the server port
+
+    (only_monitoring,) = ingress(deploy(register, allowed_namespaces=[], monitoring_namespace="observability"))
+    assert only_monitoring["from"][1] == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}
+
+
+def test_client_pod_selector_narrows_the_own_namespace_to_the_router(register: Register) -> None:
+    router = {"app.kubernetes.io/name": "router", "app.kubernetes.io/component": "router"}
+    deployment = deploy(register, client_pod_selector=router, monitoring_namespace="monitoring")
+    (rule,) = ingress(deployment)
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": router}},  # not every pod of the namespace
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "apps"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+    ]
+
+
+# --- 13. destroy leaves nothing billable -------------------------------------------------------
+
+
+def test_pulumi_owns_one_cache_claim_per_replica_named_as_the_controller_names_them(register: Register) -> None:
+    deployment = deploy(register, replicas=3)
+    statefulset = deployment.statefulset
+    (template,) = statefulset["spec"]["volumeClaimTemplates"]
+    claims = {r.name: r for r in deployment.of(PVC)}
+    # <template>-<set>-<ordinal> (getPersistentVolumeClaimName): the controller uses these.
+    assert sorted(claims) == [f"{template['metadata']['name']}-qwen-{i}" for i in range(3)]
+    component = next(r for r in deployment.registrations if r.type == "sks-mig:index:VllmService")
+    for claim in claims.values():
+        assert claim.inputs["spec"] == template["spec"]
+        assert claim.inputs["metadata"]["namespace"] == "inference"
+        assert statefulset["spec"]["selector"]["matchLabels"].items() <= claim.inputs["metadata"]["labels"].items()
+        assert claim.parent == component.urn
+        assert claim.dependencies == []  # nothing but its parent and the cluster's provider
+        assert "pulumi:providers:kubernetes::cluster" in claim.provider
+    # Retain/Retain: the controller never owns the claims, so it never deletes them behind Pulumi.
+    assert statefulset["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+def test_the_statefulset_depends_on_its_claims(register: Register) -> None:
+    deployment = deploy(register, replicas=2)
+    (statefulset,) = deployment.of(STS)
+    assert {r.urn for r in deployment.of(PVC)} <= set(statefulset.dependencies)
+
+
+def depends_on(run: StackRun) -> dict[str, set[str]]:
+    """Each URN's transitive dependencies as the engine orders operations: declared
+    dependencies, parent and provider (pulumi pkg/resource/graph/dependency_graph.go)."""
+    direct: dict[str, set[str]] = {}
+    for r in run.resources:
+        edges = set(r.dependencies) | ({r.parent} if r.parent else set())
+        if r.provider:
+            edges.add(r.provider.rsplit("::", 1)[0])
+        direct[r.urn] = edges
+
+    def walk(urn: str, seen: set[str]) -> set[str]:
+        for dep in direct.get(urn, set()):
+            if dep not in seen:
+                seen.add(dep)
+                walk(dep, seen)
+        return seen
+
+    return {urn: walk(urn, set()) for urn in direct}
+
+
+def test_destroy_deletes_the_set_then_its_claims_then_the_nodepool_and_cluster(program: Any) -> None:
+    run = program("dev", mock_run.stack_file_config("dev"))
+    deps = depends_on(run)
+    nodepool = run.one("pulumi-python:dynamic/nodepool:MigNodepool").urn
+    cluster = run.one("exoscale:index/sksCluster:SksCluster").urn
+    for statefulset in run.of_type(STS):
+        claims = [c for c in run.of_type(PVC) if c.parent == statefulset.parent]
+        assert claims, f"no claims for {statefulset.name}"
+        for claim in claims:
+            # The engine deletes a resource before everything it depends on.
+            assert claim.urn in deps[statefulset.urn]
+            assert nodepool in deps[claim.urn] and cluster in deps[claim.urn]
+            assert statefulset.urn not in deps[claim.urn]
+
+
+# --- every new object is valid ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expose", ["ClusterIP", "LoadBalancer"])
+def test_every_object_validates_against_kubernetes_1_36(register: Register, expose: str) -> None:
+    deployment = deploy(
+        register,
+        expose=expose,
+        replicas=3,
+        revision=REVISION,
+        max_num_batched_tokens=8192,
+        download_budget_seconds=600,
+        monitoring_namespace="monitoring",
+        client_pod_selector={"app.kubernetes.io/name": "router"},
+    )
+    assert {PVC, PDB, STS} <= {r.type for r in deployment.kubernetes_objects}
+    for registration in deployment.kubernetes_objects:
+        try:
+            kubernetes_validate.validate(manifest(registration), "1.36", strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = "/".join(str(p) for p in error.absolute_path)
+            pytest.fail(f"{registration.type} {registration.name}: {path}: {error.message}")
+
+
+def test_secrets_stay_out_of_the_init_container(register: Register) -> None:
+    deployment = deploy(register, hf_token=pulumi.Output.secret(HF_TOKEN))
+    assert HF_TOKEN not in str(init_container(deployment))
+
