@@ -35,6 +35,9 @@ ANNOTATION_REQUIRES_API_KEY = f"{LABEL_PREFIX}/requires-api-key"
 # Kubernetes' recommended labels, as the components set them on model servers.
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MODEL_SERVER = "model-server"
+MODEL_ROUTER = "model-router"
+ANNOTATION_CONFIG_SHA256 = f"{LABEL_PREFIX}/config-sha256"
+"""On the router's pods: its config's hash, so a config change rolls them."""
 
 # Only pods that tolerate this taint (the model servers) are scheduled on the GPU nodes.
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -48,6 +51,7 @@ SKS_CLUSTER_COMPONENT = f"{PROJECT}:index:SksCluster"
 MIG_GPU_NODEPOOL_COMPONENT = f"{PROJECT}:index:MigGpuNodepool"
 VLLM_SERVICE_COMPONENT = f"{PROJECT}:index:VllmService"
 KARPENTER_GPU_POOL_COMPONENT = f"{PROJECT}:index:KarpenterGpuPool"
+MODEL_ROUTER_COMPONENT = f"{PROJECT}:index:ModelRouter"
 MIG_NODEPOOL_MODULE = "nodepool"
 MIG_NODEPOOL_NAME = "MigNodepool"
 MIG_NODEPOOL = f"pulumi-python:dynamic/{MIG_NODEPOOL_MODULE}:{MIG_NODEPOOL_NAME}"
@@ -74,6 +78,9 @@ OUTPUT_GPU_NODEPOOL_ID = "gpuNodepoolId"
 OUTPUT_MIG_CAPACITY = "migCapacity"
 OUTPUT_ENDPOINTS = "endpoints"
 OUTPUT_SLICE_USE = "sliceUse"
+OUTPUT_API_ENDPOINT = "apiEndpoint"
+"""The router's in-cluster base URL (http://...:4000/v1): one endpoint for every model."""
+OUTPUT_API_ENDPOINT_EXTERNAL = "apiEndpointExternal"
 
 # How the engine marks a secret value on the wire (pulumi/sdk/python/lib/pulumi/runtime/rpc.py):
 # `{SECRET_SIG: SECRET_VALUE, "value": ...}`.

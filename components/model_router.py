@@ -26,10 +26,6 @@ import yaml
 import contract
 from components import vllm_service
 
-# TODO(contract): the router's type token and component label value.
-MODEL_ROUTER_COMPONENT = f"{contract.PROJECT}:index:ModelRouter"
-MODEL_ROUTER = "model-router"
-
 # LiteLLM's default port; metrics on their own port, which no Service carries.
 PORT = 4000
 METRICS_PORT = 4001
@@ -77,7 +73,7 @@ class RouterBackend(TypedDict):
 
     served_model_name: pulumi.Input[str]
     """The name clients send (VllmService.served_model_name)."""
-    urls: pulumi.Input[list[pulumi.Input[str]]]
+    urls: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Base URLs without /v1: one per replica (so a failed replica is retried on another), or the
     server's Service (VllmService.url)."""
 
@@ -117,7 +113,7 @@ class Backend:
 def router_selector(name: str) -> dict[str, str]:
     """The labels of the pods of the router named `name`: known before the router exists, so the
     model servers created first can admit exactly these pods (`selector_labels` is the same)."""
-    return {"app.kubernetes.io/name": name, contract.COMPONENT_LABEL: MODEL_ROUTER}
+    return {"app.kubernetes.io/name": name, contract.COMPONENT_LABEL: contract.MODEL_ROUTER}
 
 
 def render_config(backends: Sequence[Backend], aliases: Mapping[str, str], *, api_key: bool) -> str:
@@ -217,7 +213,7 @@ class ModelRouter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelRouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         _check(name, args)
-        super().__init__(MODEL_ROUTER_COMPONENT, name, {}, opts)
+        super().__init__(contract.MODEL_ROUTER_COMPONENT, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         namespace = args["namespace"]
         api_key = args.get("api_key")
@@ -271,7 +267,7 @@ class ModelRouter(pulumi.ComponentResource):
                     "metadata": {
                         "labels": labels,
                         "annotations": {
-                            f"{contract.LABEL_PREFIX}/config-sha256": checksum,
+                            contract.ANNOTATION_CONFIG_SHA256: checksum,
                             "prometheus.io/scrape": "true",
                             "prometheus.io/port": str(METRICS_PORT),
                             "prometheus.io/path": "/metrics/",
@@ -355,35 +351,35 @@ def _check(name: str, args: ModelRouterArgs) -> None:
     """Refuse what would deploy a broken or open router; the stack config checked most of it, but
     the component may be reused without it."""
     if not _NAME.match(name):
-        raise ValueError(
+        raise pulumi.RunError(
             f"ModelRouter name {name!r} must be a DNS label of at most 52 characters "
             "(lowercase letters, digits and '-', starting with a letter)"
         )
     if args["replicas"] < 1:
-        raise ValueError(f"{name}: replicas must be 1 or more, not {args['replicas']}")
+        raise pulumi.RunError(f"ModelRouter {name}: replicas must be 1 or more, not {args['replicas']}")
     if args["expose"] not in ("ClusterIP", "LoadBalancer"):
-        raise ValueError(f"{name}: expose must be ClusterIP or LoadBalancer, not {args['expose']!r}")
+        raise pulumi.RunError(f"ModelRouter {name}: expose must be ClusterIP or LoadBalancer, not {args['expose']!r}")
     if args["expose"] == "LoadBalancer":
         if args.get("api_key") is None:
-            raise ValueError(f"{name}: a LoadBalancer puts the router on the internet; set api_key")
+            raise pulumi.RunError(f"ModelRouter {name}: a LoadBalancer puts the router on the internet; set api_key")
         cidrs = args.get("load_balancer_source_cidrs") or []
         if not cidrs:
-            raise ValueError(
-                f"{name}: expose LoadBalancer needs load_balancer_source_cidrs (the cluster's nodePortCidrs): "
+            raise pulumi.RunError(
+                f"ModelRouter {name}: expose LoadBalancer needs load_balancer_source_cidrs (the cluster's nodePortCidrs): "
                 "the NetworkPolicy admits only those networks; set e.g. ['203.0.113.0/24']"
             )
         for cidr in cidrs:
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
-                raise ValueError(f"{name}: load_balancer_source_cidrs: {cidr!r} is not a CIDR; write e.g. '203.0.113.0/24'") from None
+                raise pulumi.RunError(f"ModelRouter {name}: load_balancer_source_cidrs: {cidr!r} is not a CIDR; write e.g. '203.0.113.0/24'") from None
         if args.get("load_balancer_instance_pool_id") is None:
-            raise ValueError(
-                f"{name}: expose LoadBalancer needs load_balancer_instance_pool_id, the instance pool the "
+            raise pulumi.RunError(
+                f"ModelRouter {name}: expose LoadBalancer needs load_balancer_instance_pool_id, the instance pool the "
                 "router runs in (the system nodepool's): with several pools the CCM cannot pick one"
             )
     if not args["backends"]:
-        raise ValueError(f"{name}: no backends; a router needs at least one model server")
+        raise pulumi.RunError(f"ModelRouter {name}: no backends; a router needs at least one model server")
 
 
 def _pod_spec(

@@ -39,6 +39,12 @@ class SksClusterArgs(TypedDict):
     system_nodepool_disk_size: pulumi.Input[int]
     node_port_cidrs: list[str]
     """CIDRs that may reach NodePort services; none by default."""
+    load_balancer_health_checks: NotRequired[bool]
+    """Whether Exoscale's load balancers health-check NodePorts (a LoadBalancer Service exists)."""
+    karpenter: NotRequired[bool]
+    """Enable SKS's managed Karpenter add-on (needs service_level pro)."""
+    gpu_anti_affinity_group_name: NotRequired[str]
+    """Creates an anti-affinity group of this name for the GPU nodes (at most 8 instances each)."""
     labels: NotRequired[dict[str, str]]
 
 
@@ -50,6 +56,11 @@ class SksCluster(pulumi.ComponentResource):
     kubernetes_version: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     anti_affinity_group_id: pulumi.Output[str]
+    """The system nodes' anti-affinity group."""
+    gpu_anti_affinity_group_id: pulumi.Output[str]
+    """The GPU nodes' own anti-affinity group; empty when none was asked for."""
+    system_instance_pool_id: pulumi.Output[str]
+    """The system nodepool's instance pool, for load balancers in front of pods on the system nodes."""
     kubeconfig: pulumi.Output[str]
     """Admin kubeconfig (secret)."""
 
@@ -70,6 +81,22 @@ class SksCluster(pulumi.ComponentResource):
             opts=child,
         )
         self._node_rules(name, security_group, args["cni"], args["node_port_cidrs"], child)
+        if args.get("load_balancer_health_checks"):
+            # The Exoscale CCM's network load balancer health-checks the Service's NodePorts
+            # (healthCheckNodePort under externalTrafficPolicy Local) from Exoscale's own addresses,
+            # published as the public security group `public-nlb-healthcheck-sources` (Exoscale's NLB
+            # docs; terraform-provider-exoscale's security group rule acceptance test uses it).
+            exoscale.SecurityGroupRule(
+                f"{name}-nlb-healthchecks",
+                security_group_id=security_group.id,
+                public_security_group="public-nlb-healthcheck-sources",
+                type="INGRESS",
+                protocol="TCP",
+                start_port=NODE_PORT_RANGE[0],
+                end_port=NODE_PORT_RANGE[1],
+                description="NodePort health checks of Exoscale's network load balancers",
+                opts=child,
+            )
 
         anti_affinity = exoscale.AntiAffinityGroup(
             f"{name}-system",
@@ -92,7 +119,7 @@ class SksCluster(pulumi.ComponentResource):
             labels=args.get("labels", {}),
             opts=child,
         )
-        exoscale.SksNodepool(
+        system_nodepool = exoscale.SksNodepool(
             f"{name}-system",
             zone=zone,
             cluster_id=cluster.id,
@@ -122,6 +149,20 @@ class SksCluster(pulumi.ComponentResource):
         self.kubernetes_version = cluster.version
         self.security_group_id = security_group.id
         self.anti_affinity_group_id = anti_affinity.id
+        self.gpu_anti_affinity_group_id = pulumi.Output.from_input("")
+        if gpu_group := args.get("gpu_anti_affinity_group_name"):
+            # Its own group: one group holds at most 8 instances, and the GPU nodes should not
+            # count against the system nodes' group.
+            self.gpu_anti_affinity_group_id = exoscale.AntiAffinityGroup(
+                gpu_group,
+                name=gpu_group,
+                description=f"Spreads the GPU nodes of {name} over hypervisors",
+                opts=child,
+            ).id
+        self.system_instance_pool_id = system_nodepool.instance_pool_id
+        # What Karpenter's custom resources wait for: the add-on that installs their CRDs. Not a
+        # declared output: a resource, for depends_on.
+        self.karpenter_ready: pulumi.Resource = cluster
         self.kubeconfig = pulumi.Output.secret(kubeconfig.kubeconfig)
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
@@ -133,6 +174,8 @@ class SksCluster(pulumi.ComponentResource):
                 "kubernetes_version": self.kubernetes_version,
                 "security_group_id": self.security_group_id,
                 "anti_affinity_group_id": self.anti_affinity_group_id,
+                "gpu_anti_affinity_group_id": self.gpu_anti_affinity_group_id,
+                "system_instance_pool_id": self.system_instance_pool_id,
                 "kubeconfig": self.kubeconfig,
             }
         )

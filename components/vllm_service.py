@@ -138,6 +138,9 @@ class VllmService(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     url: pulumi.Output[str]
     """In-cluster URL: http://<service>.<namespace>.svc.cluster.local:8000."""
+    replica_urls: pulumi.Output[list[str]]
+    """Each replica's own URL (through the headless Service), so a router can retry another replica;
+    the Service's URL when the server has no replicas."""
     served_model_name: pulumi.Output[str]
     estimated_memory_gb: pulumi.Output[float]
 
@@ -276,12 +279,21 @@ class VllmService(pulumi.ComponentResource):
 
         self.service_name = _name_of(service)
         self.url = pulumi.Output.concat("http://", self.service_name, ".", namespace, f".svc.cluster.local:{PORT}")
+        replicas = args["replicas"]
+        self.replica_urls = pulumi.Output.all(_name_of(headless), namespace, self.url).apply(
+            # Pod DNS names of a StatefulSet: <set>-<ordinal>.<headless service>.<namespace>.svc.
+            lambda parts: [
+                f"http://{name}-{ordinal}.{parts[0]}.{parts[1]}.svc.cluster.local:{PORT}" for ordinal in range(replicas)
+            ]
+            or [parts[2]]
+        )
         self.served_model_name = pulumi.Output.from_input(args["served_model_name"])
         self.estimated_memory_gb = pulumi.Output.from_input(args["estimated_memory_gb"])
         self.register_outputs(
             {
                 "service_name": self.service_name,
                 "url": self.url,
+                "replica_urls": self.replica_urls,
                 "served_model_name": self.served_model_name,
                 "estimated_memory_gb": self.estimated_memory_gb,
             }

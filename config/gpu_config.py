@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from config.errors import echo
 from config.field_types import DnsLabel, Section
 from config.instance_types import instance_type_problem
+from config.karpenter_config import KarpenterPoolConfig
 from config.limits import MAX_GPU_NODES, MAX_GPUS_PER_NODE, NODEPOOL_DISK_MAX_GIB, NODEPOOL_DISK_MIN_GIB
 from config.mig_catalogue import GpuFamily, family_of
 
@@ -25,7 +26,9 @@ MIG_STRATEGY_REMOVED = (
 )
 
 
-class GpuNodepoolConfig(Section):
+class _FixedPoolConfig(Section):
+    """The keys of every GPU pool (first in messages); the Karpenter keys follow."""
+
     name: DnsLabel = Field(description="a DNS label")
     instance_type: str = Field(description="a MIG-capable instance type such as gpurtx6000pro.small")
     size: int = Field(1, gt=0, le=MAX_GPU_NODES, description=f"a number of GPU nodes from 1 to {MAX_GPU_NODES}")
@@ -54,6 +57,16 @@ class GpuNodepoolConfig(Section):
     def _removed(cls, strategy: Any) -> None:
         if strategy is not None:
             raise ValueError(f"{echo(strategy)} {MIG_STRATEGY_REMOVED}")
+
+
+
+class GpuNodepoolConfig(KarpenterPoolConfig, _FixedPoolConfig):
+    """`sks-mig:gpuNodepool`: a fixed SKS nodepool (provisioner nodepool) or Karpenter's nodes."""
+
+    @property
+    def nodes(self) -> int:
+        """GPU nodes: the fixed pool's size, or the most Karpenter may start."""
+        return (self.max_nodes or 0) if self.provisioner == "karpenter" else self.size
 
     @property
     def family(self) -> GpuFamily:

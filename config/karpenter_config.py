@@ -1,6 +1,7 @@
 """The Karpenter keys of `sks-mig:gpuNodepool`: how GPU nodes are provisioned, and Karpenter's limits and
 disruption settings when they come from Karpenter. Meant to be merged into the gpuNodepool section
-(its fields, its validator and `karpenter_rule_errors` in the stack's cross-key checks).
+(`GpuNodepoolConfig` derives from `KarpenterPoolConfig`; `karpenter_rule_errors` runs in the stack's
+cross-key checks).
 
 With `provisioner: karpenter` the MIG GPU nodes are started on demand by SKS's managed Karpenter add-on
 (an ExoscaleNodeClass and a NodePool) instead of a fixed-size SKS nodepool.
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints, model_validator
+
+from config.field_types import Section
+from config.limits import MAX_GPU_NODES
 
 PROVISIONERS = ("nodepool", "karpenter")
 CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
@@ -23,13 +26,12 @@ Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 KARPENTER_ONLY_KEYS = ("maxNodes", "consolidationPolicy", "consolidateAfter", "expireAfter", "nodeOverlay")
 
 
-class KarpenterPoolConfig(BaseModel):
-    # camelCase keys as users write them; an unknown key is an error, not silently ignored.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
+class KarpenterPoolConfig(Section):
     provisioner: Literal["nodepool", "karpenter"] = "nodepool"
     """nodepool: a fixed-size SKS nodepool (gpuNodepool.size nodes); karpenter: nodes on demand."""
-    max_nodes: int | None = Field(None, gt=0)
+    max_nodes: int | None = Field(
+        None, gt=0, le=MAX_GPU_NODES, description=f"a number of GPU nodes from 1 to {MAX_GPU_NODES}"
+    )
     """Karpenter only, required there: the most GPU nodes Karpenter may start (the NodePool's limits)."""
     consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmpty"
     """WhenEmpty by default: consolidating an underutilised node evicts model servers, and each restart

@@ -161,8 +161,8 @@ class GpuFamily:
         return f"{self.family} ({self.gpu_model})"
 
 
-# Geometry from NVIDIA's MIG user guide and the Exoscale product pages; see
-# ../shared/reference/mig-profiles.md. The seed article shows one GPU on a `.small` instance; other
+# Geometry from NVIDIA's MIG user guide ("Supported MIG Profiles") and the Exoscale product pages.
+# The seed article (Exoscale blog, 2 July 2026) shows one GPU on a `.small` instance; other
 # sizes are left to `gpusPerNode` until their GPU count is confirmed.
 FAMILIES: dict[str, GpuFamily] = {
     family.family: family

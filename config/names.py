@@ -29,9 +29,12 @@ def system_anti_affinity_group_name(cluster: str) -> str:
 
 
 def gpu_anti_affinity_group_name(cluster: str, gpu_nodepool: str) -> str:
-    # TODO(components): the GPU nodepool's own anti-affinity group (issue 9, item 4) should be
-    # created under this name, so this check covers it.
+    """The GPU nodes' own anti-affinity group (SksCluster creates it under this name)."""
     return f"{cluster}-{gpu_nodepool}"
+
+
+# The model router's objects: its Deployment, Service and NetworkPolicy, and `-config`, `-api-key`.
+ROUTER_NAME = "model-router"
 
 
 def headless_service_name(server: str) -> str:
@@ -76,6 +79,12 @@ def generated_names(stack: StackConfig) -> list[GeneratedName]:
         names.append(GeneratedName("anti-affinity group", "of the organization",
                                    gpu_anti_affinity_group_name(cluster, pool), pool_key, "the GPU nodes' group"))
     namespace = f"in namespace {stack.namespace!r}"
+    if stack.router_on:
+        router_key: Path = ("router", "enabled")
+        names += [
+            GeneratedName("Service", namespace, ROUTER_NAME, router_key, "the router's Service"),
+            GeneratedName("Secret", namespace, api_key_secret_name(ROUTER_NAME), router_key, "the router's API key"),
+        ]
     for index, server in enumerate(stack.models):
         source: Path = ("models", index, "name")
         names += [

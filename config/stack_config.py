@@ -20,12 +20,14 @@ from config.cluster_config import ClusterConfig
 from config.errors import NAMESPACE, ConfigError, Path, did_you_mean, echo, problem
 from config.field_types import DnsLabel, Section
 from config.gpu_config import GpuNodepoolConfig
+from config.karpenter_config import karpenter_rule_errors
 from config.limits import ANTI_AFFINITY_GROUP_MAX_INSTANCES, MAX_MODEL_SERVERS
 from config.memory_fit import MemoryFit, MemoryFitError, fit_model
 from config.messages import describe, section_keys
 from config.mig_catalogue import MigProfile, api_zones
 from config.model_config import ModelServerConfig
 from config.names import name_collisions
+from config.router_config import RouterConfig, router_problems
 from config.stack_file import StackFileFacts, read_stack_file
 
 # The only keys whose whole value may be secret; `models` may hold secrets in `env` values.
@@ -36,7 +38,7 @@ _MAKE_API_KEY = f'pulumi config set --secret {NAMESPACE}:apiKey "$(openssl rand 
 
 # How each top-level key arrives from the engine: objects as JSON text, scalars as text.
 _JSON_KEYS = {"cluster": "a mapping (key: value lines)", "gpuNodepool": "a mapping (key: value lines)",
-              "models": "a list of mappings"}
+              "models": "a list of mappings", "router": "a mapping (key: value lines)"}
 _BOOLEAN_KEYS = ("requireApiKey",)
 
 
@@ -47,6 +49,7 @@ class StackConfig(Section):
     cluster: ClusterConfig
     gpu_nodepool: GpuNodepoolConfig
     models: list[ModelServerConfig] = Field([], max_length=MAX_MODEL_SERVERS)
+    router: RouterConfig = RouterConfig()
     hf_token: SecretStr | None = None
     api_key: SecretStr | None = None
     require_api_key: bool | None = None
@@ -103,7 +106,22 @@ class StackConfig(Section):
 
     @property
     def total_slices(self) -> int:
-        return self.gpu_nodepool.size * self.gpus_per_node * self.mig_profile.slices_per_gpu
+        """The slices of the GPU pool; with Karpenter, the most its node limit allows."""
+        return self.gpu_nodepool.nodes * self.gpus_per_node * self.mig_profile.slices_per_gpu
+
+    @property
+    def karpenter(self) -> bool:
+        return self.gpu_nodepool.provisioner == "karpenter"
+
+    @property
+    def router_on(self) -> bool:
+        return self.router.is_on(len(self.models))
+
+    @property
+    def load_balanced(self) -> bool:
+        """Whether any Service is a LoadBalancer (the router's or a model server's)."""
+        router_lb = self.router_on and self.router.expose == "LoadBalancer"
+        return router_lb or any(server.expose == "LoadBalancer" for server in self.models)
 
     @property
     def used_slices(self) -> int:
@@ -120,6 +138,14 @@ class StackConfig(Section):
     def cross_key_problems(self) -> list[str]:
         """The rules across keys; fills in each server's memory fit."""
         problems = self._nodepool_problems() + name_collisions(self) + self._exposure_problems()
+        problems += router_problems(
+            self.router,
+            environment=self.environment,
+            api_key_set=self.api_key is not None,
+            served_names=[server.served_name for server in self.models],
+            server_exposes={index: server.expose for index, server in enumerate(self.models)},
+            node_port_cidrs=self.cluster.node_port_cidrs,
+        )
         for index, server in enumerate(self.models):
             if server.max_num_batched_tokens is not None and server.max_num_batched_tokens < server.max_num_seqs:
                 # vLLM refuses to start otherwise (vllm/config/scheduler.py, verify_max_model_len).
@@ -138,12 +164,17 @@ class StackConfig(Section):
                 problems.append(problem(("models", index, key), str(error)))
         if self.used_slices > self.total_slices:
             pool = self.gpu_nodepool
+            nodes, more = (
+                (f"up to {pool.nodes} node(s) (maxNodes)", "raise gpuNodepool.maxNodes")
+                if self.karpenter
+                else (f"{pool.size} node(s)", "raise gpuNodepool.size")
+            )
             problems.append(problem(
                 ("models",),
                 f"the model servers ask for {self.used_slices} slices (sum of replicas) but the GPU "
-                f"nodepool has {self.total_slices} ({pool.size} node(s) x {self.gpus_per_node} GPU(s) x "
-                f"{self.mig_profile.slices_per_gpu} {pool.mig_profile} slices); lower replicas, "
-                "raise gpuNodepool.size, or choose a profile with more slices",
+                f"nodepool has {'up to ' if self.karpenter else ''}{self.total_slices} ({nodes} x "
+                f"{self.gpus_per_node} GPU(s) x {self.mig_profile.slices_per_gpu} {pool.mig_profile} "
+                f"slices); lower replicas, {more}, or choose a profile with more slices",
             ))
         return problems
 
@@ -163,10 +194,14 @@ class StackConfig(Section):
                 f"required: the catalogue does not know how many GPUs {pool.instance_type!r} has "
                 f"(it knows {known}); set it to the instance type's GPU count",
             ))
-        if pool.anti_affinity and pool.size > ANTI_AFFINITY_GROUP_MAX_INSTANCES:
+        for key, message in karpenter_rule_errors(
+            pool, size_set="size" in pool.model_fields_set, service_level=self.cluster.service_level
+        ):
+            problems.append(problem(tuple(key.split(".")), message))
+        if pool.anti_affinity and pool.nodes > ANTI_AFFINITY_GROUP_MAX_INSTANCES:
             problems.append(problem(
-                ("gpuNodepool", "size"),
-                f"{pool.size} GPU nodes do not fit their anti-affinity group: an Exoscale anti-affinity "
+                ("gpuNodepool", "maxNodes" if self.karpenter else "size"),
+                f"{pool.nodes} GPU nodes do not fit their anti-affinity group: an Exoscale anti-affinity "
                 f"group holds at most {ANTI_AFFINITY_GROUP_MAX_INSTANCES} instances; use at most "
                 f"{ANTI_AFFINITY_GROUP_MAX_INSTANCES}, or set gpuNodepool.antiAffinity: false "
                 "(the nodes may then share a host)",
@@ -185,6 +220,15 @@ class StackConfig(Section):
         for index, server in enumerate(self.models):
             if server.expose != "LoadBalancer":
                 continue
+            if self.karpenter:
+                # The Exoscale CCM load-balances only to nodes of an instance pool; Karpenter's GPU
+                # nodes are single instances (exoscale-cloud-controller-manager, docs/service-loadbalancer.md).
+                problems.append(problem(
+                    ("models", index, "expose"),
+                    "'LoadBalancer' cannot reach GPU nodes Karpenter starts: the Exoscale load "
+                    "balancer forwards only to an instance pool's nodes; use 'ClusterIP' (behind the "
+                    "router), or gpuNodepool.provisioner: nodepool",
+                ))
             if self.api_key is None:
                 problems.append(problem(
                     ("models", index, "expose"),

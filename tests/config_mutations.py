@@ -283,6 +283,7 @@ def broken_rule(draw: Draw, stack: str, config: dict[str, Any]) -> Case:
         return Case(stack, config, choice, "sks-mig:apiKey")
     if choice in ("lb without cidrs", "lb without key"):
         model["expose"] = "LoadBalancer"
+        config["sks-mig:router"] = {"enabled": False}  # with the router on, only the router is exposed
         if choice == "lb without cidrs":
             config["sks-mig:apiKey"] = secure()
             return Case(stack, config, choice, "sks-mig:cluster.nodePortCidrs")
@@ -418,7 +419,9 @@ def _valid_model_change(draw: Draw, change: int, model: dict[str, Any], config: 
         model["cacheSize"] = f"{draw(st.integers(1, 10000))}Gi"
         model["readyTimeoutMinutes"] = draw(st.integers(30, 720))
         model["allowedNamespaces"] = draw(st.lists(DNS_LABEL, max_size=3))
-        model["servedModelName"] = draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,30}[A-Za-z0-9]", fullmatch=True))
+        # Behind the router each server needs its own served name: suffixed with the server's name.
+        served = draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,30}[A-Za-z0-9]", fullmatch=True))
+        model["servedModelName"] = f"{served}-{model['name']}"
     elif change == 12:
         model["maxNumSeqs"] = draw(st.integers(1, 32))
         model["maxNumBatchedTokens"] = draw(st.integers(max(model["maxNumSeqs"], 256), 2048))
@@ -426,6 +429,7 @@ def _valid_model_change(draw: Draw, change: int, model: dict[str, Any], config: 
         model["gpuMemoryUtilization"] = draw(st.floats(0.9, 0.98))
     elif change == 13:
         model["expose"] = "LoadBalancer"
+        config["sks-mig:router"] = {"enabled": False}  # with the router on, only the router is exposed
         config["sks-mig:apiKey"] = secure()
         config["sks-mig:cluster"].setdefault("nodePortCidrs", ["203.0.113.0/24"])
         if not config["sks-mig:cluster"]["nodePortCidrs"]:

@@ -15,10 +15,11 @@ def test_the_component_host_infers_every_input_and_output() -> None:
     cluster, pool, vllm = components["SksCluster"], components["MigGpuNodepool"], components["VllmService"]
     assert {"zone", "cni", "nodePortCidrs", "serviceLevel"} <= set(cluster.inputs)
     assert set(cluster.outputs) == {"clusterId", "endpoint", "kubernetesVersion", "securityGroupId",
-                                    "antiAffinityGroupId", "kubeconfig", "provider"}
+                                    "antiAffinityGroupId", "gpuAntiAffinityGroupId", "systemInstancePoolId",
+                                    "kubeconfig", "provider"}
     assert {"clusterId", "securityGroupId", "instanceType", "migProfile", "size"} <= set(pool.inputs)
     assert {"totalSlices", "resourceName", "nodeSelector", "tolerations", "memoryPerSliceGb"} <= set(pool.outputs)
     assert {"model", "resourceName", "nodeSelector", "tolerations", "hfToken", "apiKey"} <= set(vllm.inputs)
-    assert set(vllm.outputs) == {"serviceName", "url", "servedModelName", "estimatedMemoryGb"}
+    assert set(vllm.outputs) == {"serviceName", "url", "replicaUrls", "servedModelName", "estimatedMemoryGb"}
     assert vllm.inputs["hfToken"].optional and vllm.inputs["apiKey"].optional
     assert not vllm.inputs["model"].optional

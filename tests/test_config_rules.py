@@ -391,7 +391,7 @@ def test_a_system_pool_larger_than_an_anti_affinity_group_is_refused() -> None:
 
 
 def test_a_load_balancer_needs_node_port_cidrs() -> None:
-    config = dev(models__0__expose="LoadBalancer", apiKey={"secure": "v1:k"})
+    config = dev(models__0__expose="LoadBalancer", apiKey={"secure": "v1:k"}, router={"enabled": False})
     assert "sks-mig:cluster.nodePortCidrs: empty, but models[0] ('vllm-phi') has expose: LoadBalancer" in problems(config)
     config["sks-mig:cluster"]["nodePortCidrs"] = ["203.0.113.0/24"]
     assert accepted(config).models[0].expose == "LoadBalancer"

@@ -243,7 +243,8 @@ def test_limits_scale_with_gpus_per_node() -> None:
 def test_outputs_are_the_fixed_nodepools_so_model_servers_need_no_change(pool: StackRun) -> None:
     from components.gpu_nodepool import MigGpuNodepool
 
-    fixed = set(MigGpuNodepool.__annotations__) - {"nodepool_id"}
+    # Karpenter's nodes are single instances: no nodepool id and no instance pool (so no LoadBalancer).
+    fixed = set(MigGpuNodepool.__annotations__) - {"nodepool_id", "instance_pool_id"}
     assert fixed <= set(KarpenterGpuPool.__annotations__)
     assert outputs(pool) == {
         "node_class_name": "gpu-rtx",

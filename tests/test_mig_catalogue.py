@@ -10,7 +10,7 @@ import pytest
 from config import mig_catalogue
 from config.mig_catalogue import FAMILIES, api_gpu_keys
 
-# NVIDIA's MIG user guide and the mig-parted defaults (../shared/reference/mig-profiles.md).
+# NVIDIA's MIG user guide ("Supported MIG Profiles") and NVIDIA/mig-parted's default configs.
 NVIDIA_SLICES = {
     "a30.24gb": {"1g.6gb": 4, "1g.6gb+me": 1, "2g.12gb": 2, "2g.12gb+me": 1, "4g.24gb": 1},
     "rtxpro6000.96gb": {"1g.24gb": 4, "1g.24gb+me": 1, "1g.24gb+gfx": 4, "1g.24gb+me.all": 1,

@@ -349,12 +349,12 @@ def test_the_monitoring_namespace_may_scrape_metrics_only(register: Register) ->
     ],
 )
 def test_refuses_unsafe_arguments(register: Register, overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(pulumi.RunError, match=message):
         ModelRouter("router", typical_args(**overrides))
 
 
 def test_refuses_a_name_that_is_no_dns_label() -> None:
-    with pytest.raises(ValueError, match="DNS label"):
+    with pytest.raises(pulumi.RunError, match="DNS label"):
         ModelRouter("Router_1", typical_args())
 
 

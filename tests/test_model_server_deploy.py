@@ -288,9 +288,11 @@ def test_the_budget_passes_the_rollout_cannot_deadlock_policy(register: Register
         )
     assert any(r.resource_type == PDB for r in resources)
     messages: list[str] = []
-    rollout_cannot_deadlock.validate_rollout_cannot_deadlock(
-        StackValidationArgs(resources, {}), lambda message, urn=None: messages.append(message)
-    )
+
+    def report(message: str, urn: str | None = None) -> None:
+        messages.append(message)
+
+    rollout_cannot_deadlock.validate_rollout_cannot_deadlock(StackValidationArgs(resources, {}), report)
     assert messages == []
 
 

@@ -26,20 +26,23 @@ def test_dev_cluster_has_one_of_each_part_under_the_component(dev: StackRun) -> 
     for type_ in (
         "exoscale:index/sksCluster:SksCluster",
         "exoscale:index/securityGroup:SecurityGroup",
-        "exoscale:index/antiAffinityGroup:AntiAffinityGroup",
         "exoscale:index/sksNodepool:SksNodepool",
         "exoscale:index/sksKubeconfig:SksKubeconfig",
         "pulumi:providers:kubernetes",
     ):
         assert dev.one(type_).parent == component.urn, type_
     assert all(rule.parent == component.urn for rule in dev.of_type(RULE))
+    # The system nodes' anti-affinity group and the GPU nodes' own (at most 8 instances each).
+    groups = dev.of_type("exoscale:index/antiAffinityGroup:AntiAffinityGroup")
+    assert sorted(g.name for g in groups) == ["sks-mig-dev-gpu-rtx", "sks-mig-dev-system"]
+    assert all(group.parent == component.urn for group in groups)
 
 
 def test_cluster_enables_ccm_and_csi_and_follows_config(dev: StackRun) -> None:
     cluster = dev.one("exoscale:index/sksCluster:SksCluster").inputs
     assert cluster["exoscaleCcm"] is True and cluster["exoscaleCsi"] is True
-    assert (cluster["zone"], cluster["cni"], cluster["serviceLevel"], cluster["version"]) == (
-        "de-fra-1", "calico", "starter", "1.36")
+    assert (cluster["zone"], cluster["cni"], cluster["serviceLevel"]) == ("de-fra-1", "calico", "starter")
+    assert "version" not in cluster  # unset: the API's latest
     system = dev.one("exoscale:index/sksNodepool:SksNodepool").inputs
     assert (system["instanceType"], system["size"]) == ("standard.medium", 2)
 

@@ -110,6 +110,7 @@ def test_load_balancer_without_api_key_is_refused(dev_config: dict[str, Any]) ->
 
 def test_load_balancer_with_an_api_key_is_accepted(program: Any, dev_config: dict[str, Any]) -> None:
     dev_config["sks-mig:models"][0]["expose"] = "LoadBalancer"
+    dev_config["sks-mig:router"] = {"enabled": False}  # with the router on, only the router is exposed
     dev_config["sks-mig:cluster"]["nodePortCidrs"] = ["203.0.113.0/24"]  # the LB reaches the NodePorts
     dev_config["sks-mig:apiKey"] = {"secure": "v1:encrypted-in-the-stack-file"}
     run = program("dev", dev_config)

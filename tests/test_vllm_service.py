@@ -438,6 +438,9 @@ def test_dev_stack_puts_each_server_on_one_slice_of_the_gpu_nodepool(program: An
         assert (toleration["key"], toleration["effect"]) == ("nvidia.com/gpu", "NoSchedule")
         assert "nvidia.com/gpu" in pool["taints"]
     secrets = run.of_type("kubernetes:core/v1:Secret")
-    assert len(secrets) == 4 and all(is_secret(s.inputs["stringData"]) for s in secrets)
+    # Two per server (HF token, API key) and the router's API key.
+    assert sorted(s.name for s in secrets) == [
+        "model-router-api-key", "vllm-phi-api-key", "vllm-phi-hf-token", "vllm-qwen-api-key", "vllm-qwen-hf-token"]
+    assert all(is_secret(s.inputs["stringData"]) for s in secrets)
     outside = [r.inputs for r in run.resources if r.type != "kubernetes:core/v1:Secret"]
     assert "secret-placeholder-from-offline-plan" not in json.dumps(outside, default=str)
