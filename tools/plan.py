@@ -38,6 +38,7 @@ from tools.mock_run import (
     StackRun,
     is_secret,
     run_stack,
+    stack_file_config,
 )
 
 SECRET_SHOWN_AS = "[secret]"
@@ -48,7 +49,9 @@ _SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
     contract.EXOSCALE_SECURITY_GROUP_RULE: ("protocol", "startPort", "endPort", "icmpType", "cidr", "description"),
     contract.EXOSCALE_SKS_NODEPOOL: ("instanceType", "size", "diskSize"),
     contract.EXOSCALE_SKS_KUBECONFIG: ("user", "groups", "ttlSeconds"),
-    contract.MIG_NODEPOOL: ("instance_type", "size", "disk_size", "nvidia_mig_profiles", "taints"),
+    contract.MIG_NODEPOOL: (
+        "instance_type", "size", "disk_size", "nvidia_mig_profiles", "taints", "replace_strategy"
+    ),
     "pulumi:providers:kubernetes": ("kubeconfig",),
 }
 
@@ -117,9 +120,10 @@ def capacity_view(run: StackRun) -> list[str]:
         for name, server in use.items()
         for i in range(int(server["replicas"]))
     ]
+    karpenter = capacity.get("provisioner") == "karpenter"
     lines = [
         f"{capacity['gpuModel']} on {capacity['migProfile']}: {per_gpu} slice(s) of {memory} GB per GPU, "
-        f"{total} in all; pods request {capacity['resourceName']}: 1",
+        f"{'up to ' if karpenter else ''}{total} in all; pods request {capacity['resourceName']}: 1",
     ]
     slots = replicas + ["free"] * (total - len(replicas))
     for gpu in range(math.ceil(total / per_gpu) if per_gpu else 0):
@@ -133,7 +137,32 @@ def capacity_view(run: StackRun) -> list[str]:
                 f"  note: {name}: the native context {server['contextReducedFrom']} does not fit the slice; "
                 f"vLLM gets --max-model-len {server['maxModelLen']}"
             )
+    for name, server in use.items():
+        if "memoryHeadroomGb" in server:
+            lines.append(
+                f"  headroom: {name}: {server['memoryHeadroomGb']} GB of the slice's budget left free "
+                f"(--max-num-batched-tokens {server['maxNumBatchedTokens']})"
+            )
+    lines += _pool_notes(run, karpenter)
     return lines
+
+
+def _pool_notes(run: StackRun, karpenter: bool) -> list[str]:
+    """What the GPU pool does on change, or what Karpenter does not know about slices."""
+    if not karpenter:
+        pools = run.of_type(contract.MIG_NODEPOOL)
+        return [
+            f"  note: changing gpuNodepool.migProfile or instanceType replaces the GPU nodepool "
+            f"({pool.inputs.get('replace_strategy', 'deleteFirst')}): its GPU nodes are recreated and "
+            "the model servers restart"
+            for pool in pools
+        ]
+    if run.of_type(contract.KARPENTER_NODE_OVERLAY):
+        return ["  note: the NodeOverlay tells Karpenter each node's slices; it needs Karpenter's "
+                "NodeOverlay feature gate, and without it Karpenter counts physical GPUs"]
+    return ["  note: nodeOverlay is off: Karpenter counts each node's physical GPUs, not its slices, so it "
+            "may start one GPU node per pending model server (up to maxNodes); once nodes have joined it "
+            "sees their slices and starts no more"]
 
 
 def check(run: StackRun) -> tuple[list[str], list[str]]:
@@ -203,14 +232,23 @@ def main(argv: list[str] | None = None) -> int:
     # `-s dev`, as the Pulumi CLI takes it.
     parser.add_argument("-s", "--stack", dest="stack_option", metavar="STACK", help="the same, as `pulumi -s`")
     parser.add_argument("--out", type=Path, help="folder for the manifests (default plan-out/<stack>)")
+    parser.add_argument(
+        "--assume-secret", action="append", default=[], metavar="KEY", choices=("apiKey", "hfToken"),
+        help="plan as if `pulumi config set --secret sks-mig:KEY` had been run (apiKey or hfToken)",
+    )
     args = parser.parse_args(argv)
     if args.stack and args.stack_option and args.stack != args.stack_option:
         parser.error(f"two stacks given: {args.stack!r} and -s {args.stack_option!r}")
     args.stack = args.stack_option or args.stack or "dev"
     try:
-        run = run_stack(args.stack)
+        config = stack_file_config(args.stack)
+        for key in args.assume_secret:
+            config.setdefault(f"{contract.PROJECT}:{key}", {"secure": "assumed-by-the-offline-plan"})
+        run = run_stack(args.stack, config)
     except (ProgramFailed, StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
+        if f"{contract.PROJECT}:apiKey: required" in str(error):
+            print("(to plan before the key is set: --assume-secret apiKey)", file=sys.stderr)
         return 1
 
     print(f"sks-mig offline plan for stack '{args.stack}': what `pulumi up -s {args.stack}` would create")
