@@ -55,6 +55,9 @@ MODEL_ROUTER_COMPONENT = f"{PROJECT}:index:ModelRouter"
 MIG_NODEPOOL_MODULE = "nodepool"
 MIG_NODEPOOL_NAME = "MigNodepool"
 MIG_NODEPOOL = f"pulumi-python:dynamic/{MIG_NODEPOOL_MODULE}:{MIG_NODEPOOL_NAME}"
+SKS_ADDON_MODULE = "sks"
+SKS_ADDON_NAME = "SksAddon"
+SKS_ADDON = f"pulumi-python:dynamic/{SKS_ADDON_MODULE}:{SKS_ADDON_NAME}"
 
 # Type tokens of the bridged Exoscale provider's resources the program registers.
 EXOSCALE_SKS_CLUSTER = "exoscale:index/sksCluster:SksCluster"

@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 import pulumiverse_exoscale as exoscale
 
 import contract
+from components.sks_addons import KARPENTER, SksAddon
 
 # Ports the SKS nodes need open between themselves, per CNI (Exoscale's SKS documentation):
 # (description, protocol, start port, end port); ICMP rules use type 8 (echo request).
@@ -61,6 +62,8 @@ class SksCluster(pulumi.ComponentResource):
     """The GPU nodes' own anti-affinity group; empty when none was asked for."""
     system_instance_pool_id: pulumi.Output[str]
     """The system nodepool's instance pool, for load balancers in front of pods on the system nodes."""
+    karpenter_enabled: pulumi.Output[bool]
+    """Whether SKS's Karpenter add-on is on (enabled through the API when asked for)."""
     kubeconfig: pulumi.Output[str]
     """Admin kubeconfig (secret)."""
 
@@ -161,8 +164,20 @@ class SksCluster(pulumi.ComponentResource):
             ).id
         self.system_instance_pool_id = system_nodepool.instance_pool_id
         # What Karpenter's custom resources wait for: the add-on that installs their CRDs. Not a
-        # declared output: a resource, for depends_on.
+        # declared output: a resource, for depends_on (the cluster itself when Karpenter is off).
         self.karpenter_ready: pulumi.Resource = cluster
+        self.karpenter_enabled = pulumi.Output.from_input(False)
+        if args.get("karpenter"):
+            # Through the API, for a new cluster and an existing one alike: the bridged SksCluster
+            # (terraform-provider-exoscale v0.66.0) ignores a change of its deprecated `addons` on
+            # update (components/sks_addons/__init__.py). Deleting it removes the add-on.
+            karpenter = SksAddon(
+                f"{name}-karpenter",
+                {"zone": zone, "cluster_id": cluster.id, "addon": KARPENTER},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+            )
+            self.karpenter_ready = karpenter
+            self.karpenter_enabled = karpenter.enabled
         self.kubeconfig = pulumi.Output.secret(kubeconfig.kubeconfig)
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
@@ -176,6 +191,7 @@ class SksCluster(pulumi.ComponentResource):
                 "anti_affinity_group_id": self.anti_affinity_group_id,
                 "gpu_anti_affinity_group_id": self.gpu_anti_affinity_group_id,
                 "system_instance_pool_id": self.system_instance_pool_id,
+                "karpenter_enabled": self.karpenter_enabled,
                 "kubeconfig": self.kubeconfig,
             }
         )

@@ -15,8 +15,10 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 PACK_NAME = "sks-mig-policies"
 PACK_DESCRIPTION = (
     "Guards for an SKS cluster whose GPUs are cut into NVIDIA MIG slices and serve vLLM models: "
-    "one slice per server, pinned images, models that fit, no open endpoints, secrets kept "
-    "secret, rollouts that cannot wait forever for a slice, and capacity for every replica."
+    "one slice per server, pinned images and (in production) pinned weights, models that fit, no "
+    "open endpoints and none around the model router, secrets kept secret, rollouts that cannot "
+    "wait forever for a slice, capacity for every replica, and Karpenter pools that really cut "
+    "their GPUs into those slices."
 )
 
 secret_marks.install()

@@ -1,5 +1,10 @@
 """gpu-slice-exactly-one: a container asking for a GPU slice asks for exactly one, and its pod can
-reach one (tolerates the GPU taint, selects the MIG nodepool).
+reach one (tolerates the GPU taint, selects the MIG pool).
+
+Both kinds of MIG pool give their nodes the same contract: the fixed MIG nodepool (its labels and
+taints) and a Karpenter NodePool (the labels and taints of its node template) carry the
+`sks-mig.io/mig-profile` label and the nvidia.com/gpu=present:NoSchedule taint, so a server that
+selects the one and tolerates the other can run on either.
 """
 
 from __future__ import annotations
@@ -89,8 +94,8 @@ def validate_gpu_slice_exactly_one(args: ResourceValidationArgs, report: ReportV
     if not isinstance(tolerations, Unknown) and not tolerates_gpu_taint(tolerations):
         report(
             f"{workload.display} requests a GPU slice but its pods do not tolerate the "
-            f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT} taint of the MIG nodepool, so they can "
-            f"never be scheduled. Add the toleration {{key: {GPU_TAINT_KEY}, operator: Exists, "
+            f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT} taint of the MIG nodes (fixed nodepool "
+            f"or Karpenter NodePool), so they can never be scheduled. Add the toleration {{key: {GPU_TAINT_KEY}, operator: Exists, "
             f"effect: {GPU_TAINT_EFFECT}}}.",
             None,
         )
@@ -99,7 +104,7 @@ def validate_gpu_slice_exactly_one(args: ResourceValidationArgs, report: ReportV
             f"{workload.display} requests a GPU slice but has no nodeSelector on "
             f"{LABEL_MIG_PROFILE}: with more than one GPU nodepool its pods may land on a GPU cut "
             "into a different profile than the one the model was sized for. Select the MIG "
-            f"nodepool (nodeSelector {{{LABEL_MIG_PROFILE}: <profile>}}).",
+            f"pool's nodes (nodeSelector {{{LABEL_MIG_PROFILE}: <profile>}}).",
             None,
         )
 
@@ -109,8 +114,8 @@ POLICY = ResourceValidationPolicy(
     description=(
         "A container that requests a GPU slice (nvidia.com/gpu or nvidia.com/mig-*) requests "
         "exactly one, because one CUDA process sees one MIG device; and its pod tolerates the "
-        "nvidia.com/gpu taint and selects the MIG nodepool, or it can never be scheduled "
-        "where its model was sized to run."
+        "nvidia.com/gpu taint and selects the MIG nodes (the fixed nodepool's, or a Karpenter "
+        "NodePool's), or it can never be scheduled where its model was sized to run."
     ),
     validate=validate_gpu_slice_exactly_one,
     enforcement_level=EnforcementLevel.MANDATORY,

@@ -1,9 +1,13 @@
-"""The MIG nodepools of a stack, the slices each offers, and the model servers competing for them.
+"""The MIG pools of a stack, the slices each offers, and the model servers competing for them.
 
-A nodepool's slices are its size x its `sks-mig.io/slices-per-node` label, which the program's
-MigGpuNodepool component works out from its MIG catalogue (GPUs per node x slices per GPU); the
-pack reads the label rather than keeping a copy of that catalogue. Its MIG profile is checked
-against the profiles the Exoscale API accepts (mig_profiles.py).
+Two kinds of pool give MIG slices: the fixed MIG nodepool (the MigGpuNodepool component's dynamic
+resource) and a Karpenter NodePool whose nodes carry the same labels and taint (the
+KarpenterGpuPool component). A fixed nodepool's slices are its size x its
+`sks-mig.io/slices-per-node` label, which the program works out from its MIG catalogue (GPUs per
+node x slices per GPU); the pack reads the label rather than keeping a copy of that catalogue. Its
+MIG profile is checked against the profiles the Exoscale API accepts (mig_profiles.py). A Karpenter
+NodePool starts nodes on demand: it offers *up to* its `sks-mig.io/max-nodes` annotation (the most
+nodes its limits allow) x the `sks-mig.io/slices-per-node` label of its node template.
 """
 
 from __future__ import annotations
@@ -14,9 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mig_profiles import profile_problem
-from names import LABEL_MIG_PROFILE, LABEL_SLICES_PER_NODE, MIG_GPU_NODEPOOL_COMPONENT, MIG_NODEPOOL
+from names import (
+    ANNOTATION_MAX_NODES,
+    KARPENTER_NODE_POOL,
+    LABEL_MIG_PROFILE,
+    LABEL_SLICES_PER_NODE,
+    MIG_GPU_NODEPOOL_COMPONENT,
+    MIG_NODEPOOL,
+)
 from pulumi_policy import PolicyResource
-from wire import Unknown, as_dict, count, number, plain
+from wire import Unknown, as_dict, count, describe, dig, number, plain
 from workloads import Workload, model_servers
 
 _WHOLE = re.compile(r"[0-9]+")
@@ -24,29 +35,66 @@ _WHOLE = re.compile(r"[0-9]+")
 
 @dataclass(frozen=True)
 class Pool:
-    """A MIG nodepool and the slices it gives, as far as its inputs tell."""
+    """A MIG pool and the slices it gives, as far as its inputs tell."""
 
     urn: str
-    name: str
+    display: str  # `MIG nodepool 'gpu-rtx'`, `Karpenter NodePool gpu-rtx`
     profile_label: Any  # the sks-mig.io/mig-profile node label value
     slices: int | None
     arithmetic: str  # how `slices` was worked out, or why it could not be
+    at_most: bool = False  # Karpenter: nodes on demand, `slices` is the most there can be
 
 
 def pools_of(resources: Sequence[PolicyResource]) -> list[Pool]:
-    """The stack's MIG nodepools (the dynamic resource the MigGpuNodepool component creates)."""
+    """The stack's MIG pools: the MigGpuNodepool component's dynamic resources, and the Karpenter
+    NodePools whose node template carries a MIG profile label."""
     by_urn = {resource.urn: resource for resource in resources}
     pools = []
     for resource in resources:
+        if resource.resource_type == KARPENTER_NODE_POOL:
+            pool = _karpenter_pool(resource)
+            if pool is not None:
+                pools.append(pool)
+            continue
         if resource.resource_type != MIG_NODEPOOL:
             continue
         props = plain(resource.props)
         labels = as_dict(props.get("labels"))
         slices, arithmetic = _pool_slices(props, _parent_of(resource, by_urn))
         pools.append(
-            Pool(resource.urn, resource.name, labels.get(LABEL_MIG_PROFILE), slices, arithmetic)
+            Pool(resource.urn, f"MIG nodepool '{resource.name}'", labels.get(LABEL_MIG_PROFILE), slices, arithmetic)
         )
     return pools
+
+
+def _karpenter_pool(resource: PolicyResource) -> Pool | None:
+    """A Karpenter NodePool as a MIG pool, or None when its nodes carry no MIG profile label."""
+    props = plain(resource.props)
+    labels = dig(props, "spec", "template", "metadata", "labels")
+    profile = labels if isinstance(labels, Unknown) else as_dict(labels).get(LABEL_MIG_PROFILE)
+    if profile is None:
+        return None
+    display = f"Karpenter {describe(resource.resource_type, resource.name, props)}"
+    raw_nodes = dig(props, "metadata", "annotations", ANNOTATION_MAX_NODES)
+    raw_per_node = labels if isinstance(labels, Unknown) else as_dict(labels).get(LABEL_SLICES_PER_NODE)
+    if isinstance(raw_nodes, Unknown) or isinstance(raw_per_node, Unknown):
+        return Pool(resource.urn, display, profile, None, "its node count or slices per node is not known yet", True)
+    nodes, per_node = _positive_whole(raw_nodes), _positive_whole(raw_per_node)
+    if nodes is None or per_node is None:
+        key, raw = (ANNOTATION_MAX_NODES, raw_nodes) if nodes is None else (LABEL_SLICES_PER_NODE, raw_per_node)
+        what = "annotation (the most nodes its limits allow)" if nodes is None else (
+            "node label (GPUs per node x slices per GPU)"
+        )
+        shown = "missing" if raw is None else f"{raw!r}, not a positive whole number"
+        return Pool(resource.urn, display, profile, None, f"its {key} {what} is {shown}", True)
+    return Pool(
+        resource.urn,
+        display,
+        profile,
+        nodes * per_node,
+        f"up to {nodes} node(s) ({ANNOTATION_MAX_NODES}) x {per_node} {profile} slices per node",
+        True,
+    )
 
 
 def _parent_of(resource: PolicyResource, by_urn: Mapping[str, PolicyResource]) -> PolicyResource | None:
@@ -137,10 +185,15 @@ class SliceGroup:
                 parts.append(f"{server.display} {count(replicas)} x {count(per_pod)}")
         return ", ".join(parts)
 
+    @property
+    def at_most(self) -> bool:
+        """Whether the supply is a ceiling (Karpenter starts nodes on demand, up to its limit)."""
+        return any(pool.at_most for pool in self.pools)
+
     def describe_supply(self) -> str:
         if not self.pools:
             return "no MIG nodepool"
-        return "; ".join(f"nodepool '{pool.name}': {pool.arithmetic}" for pool in self.pools)
+        return "; ".join(f"{pool.display}: {pool.arithmetic}" for pool in self.pools)
 
 
 def slice_groups(resources: Sequence[PolicyResource]) -> list[SliceGroup]:

@@ -2,9 +2,9 @@
 
 The pack declares `exoscale` in requirements.txt for this document only (it imports none of the
 client's code): schema `nvidia-mig-profiles` names the GPUs that have MIG (its property keys, such
-as `rtxpro6000.96gb`) and `nvidia-mig-profile-<key>` lists each GPU's profiles. The document does
-not say which instance family carries which GPU, so the pack leaves that pairing to the program's
-stack config and the API.
+as `rtxpro6000.96gb`) and `nvidia-mig-profile-<key>` lists each GPU's profiles. The document lists
+the instance families too (`instance-type.family`) but does not say which one carries which GPU,
+so that pairing is the one table kept here (GPU_KEY_BY_FAMILY).
 """
 
 from __future__ import annotations
@@ -35,10 +35,45 @@ def _schemas() -> dict[str, Any]:
     return schemas
 
 
+# Which GPU each MIG-capable instance family carries, as its key in the API's `nvidia-mig-profiles`.
+# Sources: exoscale/terraform-provider-exoscale (b692022e, exoscale/resource_exoscale_sks_nodepool.go,
+# sksNodepoolMIGProfiles) sets the `a30.24gb` field for family gpua30 and `rtxpro6000.96gb` for
+# gpurtx6000pro; gpub300 is the API's one B300 family and b300.269gb its one B300 key (the provider
+# does not know it yet). The program's config/mig_catalogue.py has the same pairs (a test keeps
+# them equal), and tests check every family and key against the API document.
+GPU_KEY_BY_FAMILY: dict[str, str] = {
+    "gpua30": "a30.24gb",
+    "gpurtx6000pro": "rtxpro6000.96gb",
+    "gpub300": "b300.269gb",
+}
+
+
+def family_of(instance_type: str) -> str:
+    """The family of an Exoscale instance type: the part before the dot ("gpua30" of
+    "gpua30.small"), as the API (`instance-type` family and size) and Karpenter's provider
+    (`<family>.<size>`, pkg/providers/instancetype/provider.go) name them."""
+    return instance_type.partition(".")[0].lower()
+
+
+def instance_families() -> tuple[str, ...]:
+    """Every instance family the Exoscale API knows (schema `instance-type`, property `family`)."""
+    family = _schemas().get("instance-type", {}).get("properties", {}).get("family", {})
+    return tuple(family.get("enum", ()))
+
+
 def gpu_keys() -> tuple[str, ...]:
     """The GPUs with MIG, as keys of the API's `nvidia-mig-profiles` (e.g. a30.24gb)."""
     properties = _schemas().get("nvidia-mig-profiles", {}).get("properties", {})
     return tuple(properties)
+
+
+def is_gpu_key(key: object) -> bool:
+    """Whether `key` names a GPU with MIG in the API document (False when the document is unreadable:
+    profile_problem says why)."""
+    try:
+        return key in gpu_keys()
+    except ApiDocumentError:
+        return False
 
 
 def profile_names(gpu_key: str) -> tuple[str, ...]:

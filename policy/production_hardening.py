@@ -4,29 +4,17 @@ cluster and the MIG nodepool.
 
 from __future__ import annotations
 
-from names import EXOSCALE_SKS_CLUSTER, MIG_NODEPOOL
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ReportViolation,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
-from wire import Unknown, as_dict, config_list, describe, plain
+from names import MIG_NODEPOOL
+from production_stacks import config_schema, production_clusters
+from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+from wire import Unknown, describe
 
 
 def validate_production_hardening(args: StackValidationArgs, report: ReportViolation) -> None:
     """Production clusters run the pro control plane, and the cluster and GPU nodes are protected."""
-    environments = config_list(args.get_config(), "productionEnvironments", ["prod"])
-    production = []
-    for resource in args.resources:
-        if resource.resource_type != EXOSCALE_SKS_CLUSTER:
-            continue
-        props = plain(resource.props)
-        environment = as_dict(props.get("labels")).get("environment")
-        if isinstance(environment, str) and environment in environments:
-            production.append((resource, props, environment))
-    for resource, props, environment in production:
+    production = production_clusters(args)
+    for cluster in production:
+        resource, props, environment = cluster.resource, cluster.props, cluster.environment
         name = describe(resource.resource_type, resource.name)
         level = props.get("serviceLevel")
         if level != "pro" and not isinstance(level, Unknown):
@@ -64,14 +52,5 @@ POLICY = StackValidationPolicy(
     ),
     validate=validate_production_hardening,
     enforcement_level=EnforcementLevel.ADVISORY,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "productionEnvironments": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": ["prod"],
-                "description": "Values of the SksCluster environment label that mean production.",
-            }
-        }
-    ),
+    config_schema=config_schema(),
 )

@@ -132,8 +132,9 @@ def _check_startup_probe(server: Workload, report: ReportViolation) -> None:
     if not probe:
         report(
             f"{where} has no startupProbe: the liveness probe starts at once and kills vLLM "
-            f"while it still downloads and loads the model (about {count(required)} s here), so "
-            "it restarts forever. Add a startupProbe on /health allowing at least that long.",
+            f"while it still loads the model (up to {count(required)} s here, the load alone: the "
+            "download runs before, in the init container), so it restarts forever. Add a "
+            "startupProbe on /health allowing at least that long.",
             server.urn,
         )
         return
@@ -149,8 +150,9 @@ def _check_startup_probe(server: Workload, report: ReportViolation) -> None:
             f"{where}: its startupProbe allows {count(budget)} s (initialDelaySeconds "
             f"{count(delay)} + periodSeconds {count(period)} x failureThreshold "
             f"{count(failures)}) but loading the model takes up to {count(required)} s "
-            f"({reason}); the kubelet would kill vLLM before it is up, and again on every "
-            "restart. Raise failureThreshold.",
+            f"({reason}; the load alone: the download runs before, in the init container); the "
+            "kubelet would kill vLLM before it is up, and again on every restart. Raise "
+            "failureThreshold.",
             server.urn,
         )
 
@@ -158,9 +160,10 @@ def _check_startup_probe(server: Workload, report: ReportViolation) -> None:
 def _startup_requirement(server: Workload) -> tuple[float | None, str]:
     """Seconds the startup probe must allow, and where the number comes from.
 
-    The program works out each server's budget (config/memory_fit.py: download and load times by
-    the size of the weights) and writes it as an annotation; the pack takes it from there rather
-    than keep a copy of that model, which changes with how a server starts.
+    The program works out each server's load time (config/memory_fit.py, by the size of the
+    weights: cache to slice, profiling, CUDA graphs) and writes it as an annotation; the pack takes
+    it from there rather than keep a copy of that model. The download is not in it: it runs before,
+    in an init container, with its own budget (sks-mig.io/download-budget-seconds).
     """
     annotated = server.annotation(ANNOTATION_STARTUP_BUDGET_SECONDS)
     if isinstance(annotated, Unknown):
@@ -182,7 +185,8 @@ POLICY = StackValidationPolicy(
         "Model-server rollouts and node drains cannot wait forever for a slice: no surge when "
         "no slice is free, no PodDisruptionBudget that forbids every eviction, "
         "enableServiceLinks false (injected VLLM_PORT crashes vLLM), and a startup probe that "
-        "allows the time the model takes to download and load."
+        "allows the time the model takes to load (the download runs before, in an init "
+        "container)."
     ),
     validate=validate_rollout_cannot_deadlock,
     enforcement_level=EnforcementLevel.MANDATORY,

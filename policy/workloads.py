@@ -13,6 +13,8 @@ from names import (
     COMPONENT_LABEL,
     LABEL_MIG_PROFILE,
     MIG_RESOURCE_PREFIX,
+    MODEL_ROUTER,
+    MODEL_ROUTER_COMPONENT,
     MODEL_SERVER,
     SLICE_RESOURCE,
 )
@@ -126,6 +128,11 @@ class Workload:
         return any(c.slice_requests() and c.slices() != 0 for c in self.containers())
 
     @property
+    def is_model_router(self) -> bool:
+        """Labelled as the router in front of the model servers (components/model_router.py)."""
+        return MODEL_ROUTER in (self.labels.get(COMPONENT_LABEL), self.pod_labels.get(COMPONENT_LABEL))
+
+    @property
     def is_model_server(self) -> bool:
         """Labelled a model server, annotated with a model, or asking for a GPU slice."""
         return (
@@ -195,13 +202,27 @@ def workload_of(
     )
 
 
-def model_servers(resources: Iterable[PolicyResource]) -> list[Workload]:
+def workloads(resources: Iterable[PolicyResource]) -> list[Workload]:
     found = []
     for resource in resources:
         workload = workload_of(resource.resource_type, plain(resource.props), resource.urn, resource.name)
-        if workload is not None and workload.is_model_server:
+        if workload is not None:
             found.append(workload)
     return found
+
+
+def model_servers(resources: Iterable[PolicyResource]) -> list[Workload]:
+    return [workload for workload in workloads(resources) if workload.is_model_server]
+
+
+def model_routers(resources: Iterable[PolicyResource]) -> list[Workload]:
+    return [workload for workload in workloads(resources) if workload.is_model_router]
+
+
+def has_model_router(resources: Iterable[PolicyResource]) -> bool:
+    """Whether the stack has a router in front of its model servers: its component or its pods."""
+    listed = list(resources)
+    return bool(model_routers(listed)) or any(r.resource_type == MODEL_ROUTER_COMPONENT for r in listed)
 
 
 def same_namespace(a: Any, b: Any) -> bool:
@@ -215,3 +236,50 @@ def selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
     return all(
         isinstance(value, Unknown) or labels.get(key) == value for key, value in selector.items()
     )
+
+
+def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool | None:
+    """Whether a Kubernetes LabelSelector (matchLabels, matchExpressions) matches `labels`; an empty
+    selector matches everything. None when part of it is unknown during preview."""
+    if isinstance(selector, Unknown):
+        return None
+    selector = as_dict(selector)
+    match_labels, expressions = selector.get("matchLabels"), selector.get("matchExpressions")
+    if isinstance(match_labels, Unknown) or isinstance(expressions, Unknown):
+        return None
+    result: bool | None = True
+    for key, value in as_dict(match_labels).items():
+        if isinstance(value, Unknown):
+            result = None
+        elif labels.get(key) != value:
+            return False
+    for expression in as_list(expressions):
+        matched = _expression_matches(as_dict(expression), labels)
+        if matched is False:
+            return False
+        if matched is None:
+            result = None
+    return result
+
+
+def _expression_matches(expression: Mapping[str, Any], labels: Mapping[str, Any]) -> bool | None:
+    key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values")
+    if any(isinstance(v, Unknown) for v in (key, operator, values)) or not isinstance(key, str):
+        return None
+    present = key in labels
+    if operator == "Exists":
+        return present
+    if operator == "DoesNotExist":
+        return not present
+    listed = as_list(values)
+    if operator == "In":
+        return present and labels.get(key) in listed
+    if operator == "NotIn":
+        return not present or labels.get(key) not in listed
+    return None
+
+
+def is_empty_selector(selector: Any) -> bool:
+    """A LabelSelector with no matchLabels and no matchExpressions: it selects everything."""
+    selector = as_dict(selector)
+    return not as_dict(selector.get("matchLabels")) and not as_list(selector.get("matchExpressions"))

@@ -1,5 +1,6 @@
 """What the policy pack's tests show it: resources in wire form as the program registers them, named
-changes to them, and one broken copy of the dev stack per policy.
+changes to them, and how a test calls a validator directly with them (`check_resource`,
+`check_stack`), the properties prepared exactly as the Policy SDK prepares them.
 
 Resources are in wire form (camelCase for provider resources, numbers as floats, secrets wrapped),
 as the engine passes them to an analyzer; a builder returns a fresh dict, and each change (`with_pod`,
@@ -10,23 +11,49 @@ reads as what it changes: `with_pod(model_server(), tolerations=[])`.
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pulumi_policy.policy as policy_sdk
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+from pulumi_policy.proxy import unknown_checking_proxy
+
 import contract
-from tests.analyzer_client import WireResource, secret
+from tests.analyzer_client import secret
+
+# The pack's modules import each other as top-level modules, as they do when the CLI runs the pack
+# (tests/test_policy_standalone.py runs a copy of it with nothing else on the path); the tests that
+# call its validators import them so too.
+PACK_DIR = Path(__file__).resolve().parent.parent / "policy"
+if str(PACK_DIR) not in sys.path:
+    sys.path.insert(0, str(PACK_DIR))
+
+import secret_marks  # noqa: E402
 
 Props = dict[str, Any]
+Report = list[str]
+Reporter = Callable[[str, str | None], None]
+ResourceValidator = Callable[[ResourceValidationArgs, Reporter], None]
+StackValidator = Callable[[StackValidationArgs, Reporter], None]
 
 POLICY_NAMES = [
     "gpu-slice-exactly-one",
     "model-image-pinned",
+    "model-revision-pinned",
     "model-fits-slice",
     "no-open-model-server",
     "secrets-are-secret",
     "rollout-cannot-deadlock",
     "slices-within-capacity",
+    "karpenter-mig-pool",
     "production-hardening",
 ]
 """The pack's policies, in the order it serves them."""
@@ -42,6 +69,13 @@ CLUSTER = contract.EXOSCALE_SKS_CLUSTER
 KUBECONFIG = contract.EXOSCALE_SKS_KUBECONFIG
 NODEPOOL = contract.MIG_NODEPOOL
 NODEPOOL_COMPONENT = contract.MIG_GPU_NODEPOOL_COMPONENT
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+NODE_CLASS = contract.KARPENTER_NODE_CLASS
+NODE_POOL = contract.KARPENTER_NODE_POOL
+ROUTER_COMPONENT = contract.MODEL_ROUTER_COMPONENT
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+"""A well-formed Hugging Face commit hash (40 lowercase hex digits), for tests only."""
+ROUTER_LABELS = {"app.kubernetes.io/name": "router", contract.COMPONENT_LABEL: contract.MODEL_ROUTER}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,81 +335,234 @@ def with_api_key(required: str) -> Props:
     return with_annotations(model_server(), {contract.ANNOTATION_REQUIRES_API_KEY: required})
 
 
+def with_revision(props: Props, revision: str | None = REVISION) -> Props:
+    """A model server pinned to `revision` as components/vllm_service.py writes it: the annotation
+    and vLLM's --revision argument (None: unpinned, neither)."""
+    with_annotations(props, {contract.ANNOTATION_MODEL_REVISION: revision})
+    args = list(first_container(props)["args"])
+    if "--revision" in args:
+        at = args.index("--revision")
+        del args[at : at + 2]
+    if revision is not None:
+        args += ["--revision", revision]
+    return with_container(props, args=args)
+
+
 # ---------------------------------------------------------------------------------------------
-# Stacks: finding and changing one resource, and one broken dev stack per policy
+# Karpenter: an ExoscaleNodeClass and a NodePool as components/karpenter_gpu_pool.py registers them
 # ---------------------------------------------------------------------------------------------
 
 
-def fresh(resources: Sequence[WireResource]) -> list[WireResource]:
-    """A copy of a stack's resources to break."""
-    return copy.deepcopy(list(resources))
+def mig_user_data(gpu_key: str = "rtxpro6000.96gb", profile: str = "1g.24gb", strategy: str | None = "mig") -> str:
+    """The node agent's MIG settings as TOML, laid out as in the seed article."""
+    head = "[settings.kubelet-device-plugins.nvidia]\n"
+    if strategy is not None:
+        head += f'device-partitioning-strategy = "{strategy}"\n'
+    return f'{head}\n[settings.kubelet-device-plugins.nvidia.mig.profile]\n"{gpu_key}" = "{profile}"\n'
 
 
-def find(resources: Sequence[WireResource], type_: str, name: str | None = None) -> WireResource:
-    """The one resource of `type_` (named `name`, if given)."""
-    found = [r for r in resources if r.type == type_ and (name is None or r.name == name)]
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
+def node_class(name: str = "gpu-rtx", user_data: str | None = None) -> Props:
+    """An ExoscaleNodeClass (`user_data` None: the RTX PRO 6000 cut into 1g.24gb)."""
+    return {
+        "apiVersion": "karpenter.exoscale.com/v1",
+        "kind": "ExoscaleNodeClass",
+        "metadata": {"name": name},
+        "spec": {
+            "imageTemplateSelector": {"variant": "nvidia"},
+            "diskSize": 200.0,
+            "securityGroupSelectorTerms": [{"id": "sg-1"}],
+            "userData": mig_user_data() if user_data is None else user_data,
+        },
+    }
 
 
-def edit(resources: Sequence[WireResource], type_: str, name: str | None, change: Callable[[Props], object]) -> None:
-    """Apply `change` to the properties of one resource (see `find`)."""
-    target = find(resources, type_, name)
-    props = target.props
-    change(props)
-    target.replace(props)
+def article_node_class() -> Props:
+    """The seed article's own example ("MIG usage with Karpenter"): named for an A30 cut into
+    2g.12gb, it sets the RTX PRO 6000's GPU key."""
+    return node_class("nvidia-a30-2g-12gb", mig_user_data("rtxpro6000.96gb", "1g.24gb"))
 
 
-@dataclass(frozen=True)
-class BrokenStack:
-    """One change to the dev stack that one policy must refuse, on the resource it breaks."""
+def node_pool(
+    name: str = "gpu-rtx",
+    node_class_name: str = "gpu-rtx",
+    instance_types: Sequence[str] = ("gpurtx6000pro.small",),
+    gpu: str = "rtxpro6000.96gb",
+    profile: str = "1g.24gb",
+    slices_per_node: str | None = "4",
+    max_nodes: str | None = "2",
+) -> Props:
+    """A Karpenter NodePool of MIG nodes (`slices_per_node`/`max_nodes` None: no such label/annotation)."""
+    labels = {contract.LABEL_GPU: gpu, contract.LABEL_MIG_PROFILE: profile, contract.LABEL_NODEPOOL: name}
+    if slices_per_node is not None:
+        labels[contract.LABEL_SLICES_PER_NODE] = slices_per_node
+    metadata: Props = {"name": name}
+    if max_nodes is not None:
+        metadata["annotations"] = {contract.ANNOTATION_MAX_NODES: max_nodes}
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": metadata,
+        "spec": {
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeClassRef": {"group": "karpenter.exoscale.com", "kind": "ExoscaleNodeClass", "name": node_class_name},
+                    "requirements": [
+                        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(instance_types)}
+                    ],
+                    "taints": [
+                        {"key": contract.GPU_TAINT_KEY, "value": contract.GPU_TAINT_VALUE, "effect": contract.GPU_TAINT_EFFECT}
+                    ],
+                    "expireAfter": "720h",
+                },
+            },
+            "limits": {contract.SLICE_RESOURCE: "2"},
+            "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m"},
+        },
+    }
 
-    policy: str
-    type: str
-    name: str | None
-    change: Callable[[Props], object]
 
-    def of(self, resources: Sequence[WireResource]) -> list[WireResource]:
-        """A broken copy of `resources`."""
-        broken = fresh(resources)
-        edit(broken, self.type, self.name, self.change)
-        return broken
-
-    def blamed(self, resources: Sequence[WireResource]) -> WireResource:
-        """The resource each violation must name: the broken one; for capacity, the nodepool
-        that lacks the slices."""
-        if self.policy == "slices-within-capacity":
-            return find(resources, contract.MIG_NODEPOOL)
-        return find(resources, self.type, self.name)
+def with_requirements(props: Props, requirements: list[Props]) -> Props:
+    """The NodePool with these node requirements instead of its own."""
+    props["spec"]["template"]["spec"]["requirements"] = requirements
+    return props
 
 
-BROKEN_STACKS: dict[str, BrokenStack] = {
-    "no-toleration": BrokenStack(
-        "gpu-slice-exactly-one", STS, "vllm-qwen", lambda p: with_pod(p, tolerations=[])
-    ),
-    "latest-image": BrokenStack(
-        "model-image-pinned", STS, "vllm-phi", lambda p: with_image(p, "vllm/vllm-openai:latest")
-    ),
-    "model-too-big": BrokenStack(
-        "model-fits-slice",
-        STS,
-        "vllm-qwen",
-        lambda p: with_annotations(p, {contract.ANNOTATION_ESTIMATED_MEMORY_GB: "31.20"}),
-    ),
-    "open-load-balancer": BrokenStack(
-        "no-open-model-server", SERVICE, "vllm-qwen", lambda p: with_service_type(p, "LoadBalancer")
-    ),
-    "plain-kubeconfig": BrokenStack(
-        "secrets-are-secret", K8S_PROVIDER, None, lambda p: unwrap_secret(p, "kubeconfig")
-    ),
-    "service-links": BrokenStack(
-        "rollout-cannot-deadlock", STS, "vllm-phi", lambda p: with_pod(p, enableServiceLinks=True)
-    ),
-    "short-startup-probe": BrokenStack(
-        "rollout-cannot-deadlock", STS, "vllm-qwen", lambda p: with_startup_probe(p, failureThreshold=5.0)
-    ),
-    "over-capacity": BrokenStack(
-        "slices-within-capacity", STS, "vllm-qwen", lambda p: with_replicas(p, 5.0)
-    ),
-}
-"""Mandatory policies only; production-hardening is advisory unless configured (its own tests)."""
+def with_instance_types(props: Props, *instance_types: str) -> Props:
+    return with_requirements(
+        props, [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(instance_types)}]
+    )
+
+
+def with_limits(props: Props, limits: Props | None) -> Props:
+    """The NodePool with these limits (None: none at all)."""
+    _update(props["spec"], {"limits": limits})
+    return props
+
+
+def with_user_data(props: Props, user_data: str | None) -> Props:
+    """The NodeClass with this userData (None: none)."""
+    _update(props["spec"], {"userData": user_data})
+    return props
+
+
+# ---------------------------------------------------------------------------------------------
+# The router and the model servers' NetworkPolicies (components/model_router.py, vllm_service.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def router() -> Props:
+    """The router's Deployment: LiteLLM's proxy, labelled as the model router."""
+    labels = dict(ROUTER_LABELS)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "router", "namespace": "inference", "labels": labels},
+        "spec": {
+            "replicas": 2.0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "enableServiceLinks": False,
+                    "containers": [{"name": "router", "image": "ghcr.io/berriai/litellm-non_root:v1.108.7"}],
+                },
+            },
+        },
+    }
+
+
+def router_peer() -> Props:
+    return {"podSelector": {"matchLabels": dict(ROUTER_LABELS)}}
+
+
+def namespace_peer(namespace: str) -> Props:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+
+
+def network_policy(name: str = "vllm-qwen", peers: list[Props] | None = None, namespace: str = "inference") -> Props:
+    """A model server's NetworkPolicy: port 8000 from `peers` (None: the router's pods, an allowed
+    namespace and the monitoring namespace, as the component writes it with a router)."""
+    if peers is None:
+        peers = [router_peer(), namespace_peer("apps"), namespace_peer("monitoring")]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": name, contract.COMPONENT_LABEL: contract.MODEL_SERVER}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"port": 8000.0, "protocol": "TCP"}]}],
+        },
+    }
+
+
+def with_peers(props: Props, peers: list[Props] | None) -> Props:
+    """The NetworkPolicy whose one ingress rule admits `peers` (None: a rule without `from`)."""
+    _update(props["spec"]["ingress"][0], {"from": peers})
+    return props
+
+
+def with_extra_peer(props: Props, peer: Props) -> Props:
+    """The NetworkPolicy admitting one more peer in its first ingress rule."""
+    props["spec"]["ingress"][0]["from"].append(peer)
+    return props
+
+
+# ---------------------------------------------------------------------------------------------
+# Calling validators directly, with properties prepared exactly as the SDK prepares them
+# ---------------------------------------------------------------------------------------------
+
+
+def sdk_props(wire: Mapping[str, Any]) -> Any:
+    """What a validator's `args.props` is in the pack: the SDK's deserializer (with the secret
+    marks installed) and its unknown-checking proxy."""
+    secret_marks.install()
+    return unknown_checking_proxy(policy_sdk.deserialize_properties(copy.deepcopy(dict(wire))))
+
+
+def options(protect: bool = False, parent: str | None = None, secret_outputs: list[str] | None = None) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), secret_outputs or [], parent)
+
+
+def collector(messages: Report) -> Reporter:
+    """A report_violation that keeps the messages."""
+
+    def report(message: str, urn: str | None = None) -> None:
+        messages.append(message)
+
+    return report
+
+
+def check_resource(validate: ResourceValidator, type_: str, wire: Mapping[str, Any], name: str = "r") -> Report:
+    messages: Report = []
+    args = ResourceValidationArgs(type_, sdk_props(wire), f"urn:pulumi:dev::sks-mig::{type_}::{name}", name, options(), None)
+    validate(args, collector(messages))
+    return messages
+
+
+def resource(
+    type_: str,
+    wire: Mapping[str, Any],
+    name: str = "r",
+    protect: bool = False,
+    parent: PolicyResource | None = None,
+    secret_outputs: list[str] | None = None,
+) -> PolicyResource:
+    urn = f"urn:pulumi:dev::sks-mig::{type_}::{name}"
+    opts = options(protect, secret_outputs=secret_outputs)
+    return PolicyResource(type_, sdk_props(wire), urn, name, opts, None, parent, [], {})
+
+
+def check_stack(validate: StackValidator, resources: list[PolicyResource], config: Mapping[str, Any] | None = None) -> Report:
+    messages: Report = []
+    validate(StackValidationArgs(resources, dict(config or {})), collector(messages))
+    return messages
+
+
+def one(messages: Report, *fragments: str) -> str:
+    """The one message reported, which says each of `fragments`."""
+    assert len(messages) == 1, messages
+    for fragment in fragments:
+        assert fragment in messages[0], messages[0]
+    return messages[0]

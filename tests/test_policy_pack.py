@@ -1,54 +1,43 @@
 """The policy pack's validators (policy/), each called directly with properties prepared exactly as
-the Policy SDK prepares them. tests/test_policy_standalone.py drives the whole pack as the Pulumi
+the Policy SDK prepares them (tests/pack_resources.py): one slice per server, pinned images, models
+that fit, secrets, rollouts. Exposure, capacity, Karpenter pools and production have their own
+files (tests/test_policy_*.py); tests/test_policy_standalone.py drives the whole pack as the Pulumi
 CLI does (a separate process over gRPC, from a copy of policy/ alone).
 """
 
 from __future__ import annotations
 
-import copy
-import sys
-from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-import pulumi_policy.policy as policy_sdk
 import pytest
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    StackValidationArgs,
-)
 from pulumi_policy.deserialize import deserialize_properties as sdk_deserialize
-from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 import contract
 from tests.analyzer_client import secret
 from tests.pack_resources import (
-    CLUSTER,
     DEPLOYMENT,
     K8S_PROVIDER,
     KUBECONFIG,
     NODEPOOL,
-    NODEPOOL_COMPONENT,
     PDB,
     POLICY_NAMES,
-    RULE,
     SECRET,
     SERVICE,
     STS,
     Props,
-    cluster,
+    check_resource,
+    check_stack,
     first_container,
     model_server,
     nodepool,
+    one,
     pdb,
     pod_spec,
-    rule,
+    resource,
+    sdk_props,
     service,
     with_annotations,
-    with_api_key,
     with_container,
     with_image,
     with_object_annotations,
@@ -61,87 +50,16 @@ from tests.pack_resources import (
     without_pod_annotations,
 )
 
-# The pack's modules import each other as top-level modules, as they do when the CLI runs the pack
-# (tests/test_policy_standalone.py runs a copy of it with nothing else on the path).
-PACK_DIR = Path(__file__).resolve().parent.parent / "policy"
-if str(PACK_DIR) not in sys.path:
-    sys.path.insert(0, str(PACK_DIR))
-
-import gpu_slice_exactly_one  # noqa: E402
-import model_fits_slice  # noqa: E402
-import model_image_pinned  # noqa: E402
-import no_open_model_server  # noqa: E402
-import policies  # noqa: E402
-import production_hardening  # noqa: E402
-import rollout_cannot_deadlock  # noqa: E402
-import secret_marks  # noqa: E402
-import secrets_are_secret  # noqa: E402
-import slices_within_capacity  # noqa: E402
-import wire  # noqa: E402
-
-Report = list[str]
-Reporter = Callable[[str, str | None], None]
-ResourceValidator = Callable[[ResourceValidationArgs, Reporter], None]
-StackValidator = Callable[[StackValidationArgs, Reporter], None]
-
-
-# ---------------------------------------------------------------------------------------------
-# Calling validators directly, with properties prepared exactly as the SDK prepares them
-# ---------------------------------------------------------------------------------------------
-
-
-def sdk_props(wire: Mapping[str, Any]) -> Any:
-    """What a validator's `args.props` is in the pack: the SDK's deserializer (with the secret
-    marks installed) and its unknown-checking proxy."""
-    secret_marks.install()
-    return unknown_checking_proxy(policy_sdk.deserialize_properties(copy.deepcopy(dict(wire))))
-
-
-def options(protect: bool = False, parent: str | None = None, secret_outputs: list[str] | None = None) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), secret_outputs or [], parent)
-
-
-def collector(messages: Report) -> Reporter:
-    """A report_violation that keeps the messages."""
-
-    def report(message: str, urn: str | None = None) -> None:
-        messages.append(message)
-
-    return report
-
-
-def check_resource(validate: ResourceValidator, type_: str, wire: Mapping[str, Any], name: str = "r") -> Report:
-    messages: Report = []
-    args = ResourceValidationArgs(type_, sdk_props(wire), f"urn:pulumi:dev::sks-mig::{type_}::{name}", name, options(), None)
-    validate(args, collector(messages))
-    return messages
-
-
-def resource(
-    type_: str,
-    wire: Mapping[str, Any],
-    name: str = "r",
-    protect: bool = False,
-    parent: PolicyResource | None = None,
-    secret_outputs: list[str] | None = None,
-) -> PolicyResource:
-    urn = f"urn:pulumi:dev::sks-mig::{type_}::{name}"
-    opts = options(protect, secret_outputs=secret_outputs)
-    return PolicyResource(type_, sdk_props(wire), urn, name, opts, None, parent, [], {})
-
-
-def check_stack(validate: StackValidator, resources: list[PolicyResource], config: Mapping[str, Any] | None = None) -> Report:
-    messages: Report = []
-    validate(StackValidationArgs(resources, dict(config or {})), collector(messages))
-    return messages
-
-
-def one(messages: Report, *fragments: str) -> str:
-    assert len(messages) == 1, messages
-    for fragment in fragments:
-        assert fragment in messages[0], messages[0]
-    return messages[0]
-
+# isort: split
+# The pack's modules, top-level as the CLI imports them (tests.pack_resources puts policy/ on the path).
+import gpu_slice_exactly_one
+import model_fits_slice
+import model_image_pinned
+import policies
+import rollout_cannot_deadlock
+import secret_marks
+import secrets_are_secret
+import wire
 
 # -- gpu-slice-exactly-one ----------------------------------------------------------------------
 
@@ -300,57 +218,6 @@ def test_fits_slice_missing_annotation_is_a_violation() -> None:
 def test_fits_slice_non_numeric_annotation_is_a_violation() -> None:
     props = with_pod_annotations(model_server(), {contract.ANNOTATION_SLICE_MEMORY_GB: "a lot"})
     one(check_resource(fits_check, STS, props), "sks-mig.io/slice-memory-gb='a lot' is not a size")
-
-
-# -- no-open-model-server -----------------------------------------------------------------------
-
-open_check = no_open_model_server.validate_no_open_model_server
-
-
-@pytest.mark.parametrize("type_", ["LoadBalancer", "NodePort"])
-def test_open_service_without_api_key_is_refused(type_: str) -> None:
-    stack = [resource(STS, with_api_key("false"), "vllm-qwen"), resource(SERVICE, service(type_=type_), "vllm-qwen")]
-    one(check_stack(open_check, stack), f"Service inference/vllm-qwen is of type {type_}", "'false'")
-
-
-def test_open_service_with_api_key_passes() -> None:
-    stack = [resource(STS, with_api_key("true")), resource(SERVICE, service(type_="LoadBalancer"))]
-    assert check_stack(open_check, stack) == []
-
-
-def test_open_service_missing_annotation_is_refused() -> None:
-    props = with_annotations(model_server(), {contract.ANNOTATION_REQUIRES_API_KEY: None})
-    one(check_stack(open_check, [resource(STS, props), resource(SERVICE, service(type_="LoadBalancer"))]), "missing")
-
-
-def test_open_service_cluster_ip_other_namespace_and_other_pods_pass() -> None:
-    other_app = service(type_="LoadBalancer")
-    other_app["spec"]["selector"] = {"app.kubernetes.io/name": "gateway"}
-    stack = [
-        resource(STS, with_api_key("false")),
-        resource(SERVICE, service(), "internal"),
-        resource(SERVICE, service(type_="LoadBalancer", namespace="public"), "elsewhere"),
-        resource(SERVICE, other_app, "gateway"),
-    ]
-    assert check_stack(open_check, stack) == []
-
-
-@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
-def test_open_rule_to_everyone_is_refused(cidr: str) -> None:
-    one(check_stack(open_check, [resource(RULE, rule(cidr), "np")]), "SecurityGroupRule 'np'", f"TCP ports 30000-32767 to {cidr}")
-
-
-def test_open_rule_allowed_by_config_passes() -> None:
-    stack = [resource(RULE, rule("0.0.0.0/0"), "np")]
-    assert check_stack(open_check, stack, {"allowedCidrs": ["0.0.0.0/0"]}) == []
-    assert len(check_stack(open_check, stack, {"allowedCidrs": ["203.0.113.0/24"]})) == 1
-
-
-def test_open_rule_to_a_network_egress_and_node_to_node_pass() -> None:
-    egress = {**rule("0.0.0.0/0"), "type": "EGRESS"}
-    node_to_node = {k: v for k, v in rule("").items() if k != "cidr"} | {"userSecurityGroupId": "sg-1"}
-    stack = [resource(RULE, rule("203.0.113.0/24"), "a"), resource(RULE, egress, "b"), resource(RULE, node_to_node, "c")]
-    assert check_stack(open_check, stack) == []
 
 
 # -- secrets-are-secret -------------------------------------------------------------------------
@@ -532,7 +399,7 @@ def test_rollout_startup_budget_is_the_one_the_program_annotates() -> None:
     probe_allows_355_s = model_server()
     budget = {contract.ANNOTATION_STARTUP_BUDGET_SECONDS: "600", contract.ANNOTATION_WEIGHTS_GB: "1"}
     props = with_annotations(probe_allows_355_s, budget)
-    one(check_stack(rollout_check, [resource(STS, props)]), "allows 355 s", "up to 600 s", "(sks-mig.io/startup-budget-seconds)")
+    one(check_stack(rollout_check, [resource(STS, props)]), "allows 355 s", "up to 600 s", "(sks-mig.io/startup-budget-seconds; the load alone")
     budget = {contract.ANNOTATION_STARTUP_BUDGET_SECONDS: "355", contract.ANNOTATION_WEIGHTS_GB: "30"}
     assert check_stack(rollout_check, [resource(STS, with_annotations(model_server(), budget))]) == []
 
@@ -553,152 +420,7 @@ def test_rollout_missing_budget_annotations_is_refused() -> None:
     one(check_stack(rollout_check, [resource(STS, props)]), "no sks-mig.io/startup-budget-seconds")
 
 
-# -- slices-within-capacity ---------------------------------------------------------------------
-
-capacity_check = slices_within_capacity.validate_slices_within_capacity
-
-
-def test_capacity_within_passes() -> None:
-    stack = [resource(STS, with_replicas(model_server(), 4.0)), resource(NODEPOOL, nodepool())]
-    assert check_stack(capacity_check, stack) == []
-
-
-def test_capacity_exceeded_is_refused_with_the_arithmetic() -> None:
-    stack = [
-        resource(STS, with_replicas(model_server("vllm-a"), 3.0)),
-        resource(STS, with_replicas(model_server("vllm-b"), 2.0)),
-        resource(NODEPOOL, nodepool(), "gpu-rtx"),
-    ]
-    one(
-        check_stack(capacity_check, stack),
-        "need 5 slice(s)",
-        "StatefulSet inference/vllm-a 3 x 1",
-        "offer 4",
-        "1 node(s) x 4 1g.24gb slices per node",
-    )
-
-
-def test_capacity_more_nodes_more_slices() -> None:
-    stack = [resource(STS, with_replicas(model_server(), 8.0)), resource(NODEPOOL, nodepool(size=2.0))]
-    assert check_stack(capacity_check, stack) == []
-
-
-def test_capacity_a30_pool_counts_the_slices_its_label_gives() -> None:
-    server = with_pod(with_replicas(model_server(), 3.0), nodeSelector={"sks-mig.io/mig-profile": "2g.12gb"})
-    pool = nodepool(instance_type="gpua30.small", profile="2g.12gb", slices_per_node="2")
-    one(check_stack(capacity_check, [resource(STS, server), resource(NODEPOOL, pool)]), "offer 2", "2 2g.12gb slices")
-
-
-def test_capacity_larger_nodes_count_the_slices_their_label_gives() -> None:
-    """A size the pack knows nothing about: sks-mig.io/slices-per-node says 2 GPUs x 4 slices."""
-    pool = resource(NODEPOOL, nodepool(instance_type="gpurtx6000pro.large", slices_per_node="8"))
-    assert check_stack(capacity_check, [resource(STS, with_replicas(model_server(), 8.0)), pool]) == []
-    stack = [resource(STS, with_replicas(model_server(), 9.0)), pool]
-    one(check_stack(capacity_check, stack), "offer 8", "1 node(s) x 8 1g.24gb slices per node")
-
-
-def test_capacity_profile_no_nodepool_has_is_refused() -> None:
-    server = with_pod(model_server(), nodeSelector={"sks-mig.io/mig-profile": "2g.48gb"})
-    one(check_stack(capacity_check, [resource(STS, server), resource(NODEPOOL, nodepool())]), "no MIG nodepool", "2g.48gb")
-
-
-def test_capacity_no_nodepool_at_all_is_refused() -> None:
-    one(check_stack(capacity_check, [resource(STS, model_server())]), "no MIG nodepool")
-
-
-def test_capacity_pool_without_the_label_uses_the_component_output() -> None:
-    component = resource(NODEPOOL_COMPONENT, {"total_slices": 8.0}, "gpu-rtx")
-    unlabelled = nodepool(instance_type="gpurtx6000pro.large", slices_per_node=None)
-    pool = resource(NODEPOOL, unlabelled, "gpu-rtx", parent=component)
-    stack = [resource(STS, with_replicas(model_server(), 8.0)), component, pool]
-    assert check_stack(capacity_check, stack) == []
-    stack[0] = resource(STS, with_replicas(model_server(), 9.0))
-    one(check_stack(capacity_check, stack), "offer 8", "registered by its MigGpuNodepool component")
-
-
-def test_capacity_pool_without_the_label_or_the_component_is_reported() -> None:
-    unlabelled = nodepool(instance_type="gpurtx6000pro.large", slices_per_node=None)
-    stack = [resource(STS, model_server()), resource(NODEPOOL, unlabelled)]
-    one(check_stack(capacity_check, stack), "Cannot count the slices", "gpurtx6000pro.large", "label", "is missing")
-
-
-def test_capacity_only_the_nodepool_component_registers_a_total() -> None:
-    other = resource("example:index:Thing", {"total_slices": 8.0}, "gpu-rtx")
-    unlabelled = nodepool(slices_per_node=None)
-    stack = [resource(STS, model_server()), other, resource(NODEPOOL, unlabelled, parent=other)]
-    one(check_stack(capacity_check, stack), "Cannot count the slices", "registered no total_slices")
-
-
-@pytest.mark.parametrize("label", ["0", "-1", "four", "2.5", " 4", ""])
-def test_capacity_label_that_is_not_a_positive_whole_number_is_reported(label: str) -> None:
-    stack = [resource(STS, model_server()), resource(NODEPOOL, nodepool(slices_per_node=label), "gpu-rtx")]
-    one(
-        check_stack(capacity_check, stack),
-        "Cannot count the slices of MIG nodepool 'gpu-rtx'",
-        f"sks-mig.io/slices-per-node label (GPUs per node x slices per GPU) is {label!r}",
-        "not a positive whole number",
-        "need 1 slice(s)",
-    )
-
-
-def test_capacity_label_unknown_during_preview_is_reported_as_unknown() -> None:
-    stack = [resource(STS, model_server()), resource(NODEPOOL, nodepool(slices_per_node=UNKNOWN_STRING_VALUE))]
-    one(check_stack(capacity_check, stack), "Cannot count the slices", "label is not known yet")
-
-
-def test_capacity_profile_the_exoscale_api_does_not_accept_is_reported() -> None:
-    """The valid profiles come from the Exoscale API document of the pack's `exoscale` package."""
-    server = with_pod(model_server(), nodeSelector={"sks-mig.io/mig-profile": "3g.72gb"})
-    stack = [resource(STS, server), resource(NODEPOOL, nodepool(profile="3g.72gb"))]
-    one(
-        check_stack(capacity_check, stack),
-        "Cannot count the slices",
-        "MIG profile '3g.72gb' is not one the Exoscale API accepts for rtxpro6000.96gb",
-        "1g.24gb, 1g.24gb+gfx",
-    )
-
-
-def test_capacity_gpu_the_exoscale_api_has_no_profiles_for_is_reported() -> None:
-    pool = {**nodepool(), "nvidia_mig_profiles": {"h100.80gb": "1g.10gb"}}
-    one(
-        check_stack(capacity_check, [resource(STS, model_server()), resource(NODEPOOL, pool)]),
-        "GPU 'h100.80gb' has no MIG profiles in the Exoscale API",
-        "a30.24gb, rtxpro6000.96gb, b300.269gb",
-    )
-
-
-def test_capacity_unknown_replicas_are_not_judged_during_preview() -> None:
-    stack = [resource(STS, with_replicas(model_server(), UNKNOWN_NUMBER_VALUE)), resource(NODEPOOL, nodepool())]
-    assert check_stack(capacity_check, stack) == []
-
-
-# -- production-hardening -----------------------------------------------------------------------
-
-hardening_check = production_hardening.validate_production_hardening
-
-
-def test_hardening_ignores_dev() -> None:
-    assert check_stack(hardening_check, [resource(CLUSTER, cluster()), resource(NODEPOOL, nodepool())]) == []
-
-
-def test_hardening_prod_needs_pro_and_protect() -> None:
-    stack = [resource(CLUSTER, cluster("prod"), "sks-mig-prod"), resource(NODEPOOL, nodepool(), "gpu-rtx")]
-    messages = check_stack(hardening_check, stack)
-    assert len(messages) == 3, messages
-    assert "SksCluster 'sks-mig-prod'" in messages[0] and "'starter' control plane" in messages[0]
-    assert "is not protected" in messages[1]
-    assert "MIG nodepool 'gpu-rtx'" in messages[2]
-
-
-def test_hardening_prod_hardened_passes() -> None:
-    stack = [resource(CLUSTER, cluster("prod", "pro"), protect=True), resource(NODEPOOL, nodepool(), protect=True)]
-    assert check_stack(hardening_check, stack) == []
-
-
-def test_hardening_production_environments_come_from_config() -> None:
-    stack = [resource(CLUSTER, cluster("staging"), protect=True), resource(NODEPOOL, nodepool(), protect=True)]
-    assert check_stack(hardening_check, stack) == []
-    one(check_stack(hardening_check, stack, {"productionEnvironments": ["staging"]}), "environment=staging")
+# -- the pack -----------------------------------------------------------------------------------
 
 
 def test_every_policy_is_named_and_described() -> None:

@@ -1,6 +1,7 @@
 """The policy pack as the Pulumi CLI runs it, from a copy of policy/ alone (as `pulumi policy
 publish` ships it): a separate process spoken to over gRPC (tests/analyzer_client.py), shown the
-program's own resources (tools/mock_run.py) and deliberately broken copies of them.
+program's own resources (tools/mock_run.py: the dev, a30, prod and karpenter stacks) and
+deliberately broken copies of them, one per rule.
 
 The copy sits in an empty temporary directory and is started as the CLI starts a pack
 (`python -u -m pulumi.policy <engine> <pack dir>`, working directory the pack) with this
@@ -11,6 +12,7 @@ installed offline) and no PYTHONPATH, so the repository is not on the import pat
 from __future__ import annotations
 
 import ast
+import copy
 import importlib.metadata
 import json
 import os
@@ -18,7 +20,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +30,41 @@ import pytest
 import contract
 from tests.analyzer_client import AnalyzerClient, Verdict, WireResource, from_registered, secret
 from tests.pack_resources import (
-    BROKEN_STACKS,
     CLUSTER,
     K8S_PROVIDER,
+    NETPOL,
+    NODE_CLASS,
+    NODE_POOL,
     NODEPOOL,
     PDB,
     POLICY_NAMES,
+    REVISION,
     RULE,
     SECRET,
     SERVICE,
     STS,
+    Props,
     cluster,
-    edit,
-    find,
-    fresh,
+    mig_user_data,
     nodepool,
     pdb,
     rule,
     service,
+    unwrap_secret,
+    with_annotations,
     with_api_key,
+    with_extra_peer,
     with_image,
+    with_instance_types,
+    with_limits,
+    with_peers,
+    with_pod,
+    with_replicas,
+    with_requirements,
+    with_revision,
+    with_service_type,
+    with_startup_probe,
+    with_user_data,
 )
 from tools.mock_run import StackRun, run_stack, stack_file_config
 
@@ -74,6 +92,147 @@ def requirements() -> dict[str, str]:
     return pins
 
 
+# ---------------------------------------------------------------------------------------------
+# Stacks: finding and changing one resource of the program's stacks, and one broken stack per rule
+# ---------------------------------------------------------------------------------------------
+
+
+def fresh(resources: Sequence[WireResource]) -> list[WireResource]:
+    """A copy of a stack's resources to break."""
+    return copy.deepcopy(list(resources))
+
+
+def find(resources: Sequence[WireResource], type_: str, name: str | None = None) -> WireResource:
+    """The one resource of `type_` (named `name`, if given)."""
+    found = [r for r in resources if r.type == type_ and (name is None or r.name == name)]
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+def edit(resources: Sequence[WireResource], type_: str, name: str | None, change: Callable[[Props], object]) -> None:
+    """Apply `change` to the properties of one resource (see `find`)."""
+    target = find(resources, type_, name)
+    props = target.props
+    change(props)
+    target.replace(props)
+
+
+@dataclass(frozen=True)
+class BrokenStack:
+    """One change to a clean stack that one policy must refuse, on the resource it breaks (or on
+    `blame`, a (type, name) the policy rightly names instead). `base` says which of the program's
+    clean stacks is broken: dev, or karpenter (both run the model router in front of the servers)."""
+
+    policy: str
+    type: str
+    name: str | None
+    change: Callable[[Props], object]
+    base: str = "dev"
+    blame: tuple[str, str | None] | None = None
+
+    def of(self, resources: Sequence[WireResource]) -> list[WireResource]:
+        """A broken copy of `resources`."""
+        broken = fresh(resources)
+        edit(broken, self.type, self.name, self.change)
+        return broken
+
+    def blamed(self, resources: Sequence[WireResource]) -> WireResource:
+        """The resource each violation must name: the broken one, or `blame`; for capacity, the
+        nodepool that lacks the slices."""
+        if self.blame is not None:
+            return find(resources, *self.blame)
+        if self.policy == "slices-within-capacity":
+            return find(resources, contract.MIG_NODEPOOL)
+        return find(resources, self.type, self.name)
+
+
+KARPENTER = "karpenter"
+"""The base of the broken Karpenter stacks: the program's Karpenter stack (Pulumi.karpenter.yaml: a
+KarpenterGpuPool, the article's two models behind the model router)."""
+
+
+def _article_mistake(pool: Props) -> Props:
+    """The seed article's NodeClass mistake seen from the pool: A30 nodes, an RTX PRO 6000 key."""
+    with_instance_types(pool, "gpua30.small")
+    pool["spec"]["template"]["metadata"]["labels"][contract.LABEL_GPU] = "a30.24gb"
+    return pool
+
+
+BROKEN_STACKS: dict[str, BrokenStack] = {
+    "no-toleration": BrokenStack(
+        "gpu-slice-exactly-one", STS, "vllm-qwen", lambda p: with_pod(p, tolerations=[])
+    ),
+    "latest-image": BrokenStack(
+        "model-image-pinned", STS, "vllm-phi", lambda p: with_image(p, "vllm/vllm-openai:latest")
+    ),
+    "model-too-big": BrokenStack(
+        "model-fits-slice",
+        STS,
+        "vllm-qwen",
+        lambda p: with_annotations(p, {contract.ANNOTATION_ESTIMATED_MEMORY_GB: "31.20"}),
+    ),
+    "open-load-balancer": BrokenStack(
+        "no-open-model-server", SERVICE, "vllm-qwen", lambda p: with_service_type(p, "LoadBalancer")
+    ),
+    "network-policy-open-to-all": BrokenStack(
+        "no-open-model-server", NETPOL, "vllm-qwen", lambda p: with_extra_peer(p, {"ipBlock": {"cidr": "0.0.0.0/0"}})
+    ),
+    "plain-kubeconfig": BrokenStack(
+        "secrets-are-secret", K8S_PROVIDER, None, lambda p: unwrap_secret(p, "kubeconfig")
+    ),
+    "service-links": BrokenStack(
+        "rollout-cannot-deadlock", STS, "vllm-phi", lambda p: with_pod(p, enableServiceLinks=True)
+    ),
+    "short-startup-probe": BrokenStack(
+        "rollout-cannot-deadlock", STS, "vllm-qwen", lambda p: with_startup_probe(p, failureThreshold=5.0)
+    ),
+    "over-capacity": BrokenStack(
+        "slices-within-capacity", STS, "vllm-qwen", lambda p: with_replicas(p, 5.0)
+    ),
+    # The Karpenter pool with a router in front of the servers.
+    "server-exposed-beside-the-router": BrokenStack(
+        "no-open-model-server", SERVICE, "vllm-qwen", lambda p: with_service_type(p, "LoadBalancer"), KARPENTER
+    ),
+    "server-open-to-its-namespace-beside-the-router": BrokenStack(
+        "no-open-model-server", NETPOL, "vllm-phi", lambda p: with_extra_peer(p, {"podSelector": {}}), KARPENTER
+    ),
+    "server-open-to-every-namespace": BrokenStack(
+        "no-open-model-server", NETPOL, "vllm-qwen", lambda p: with_peers(p, [{"namespaceSelector": {}}]), KARPENTER
+    ),
+    "node-class-gpu-key-of-another-family": BrokenStack(
+        "karpenter-mig-pool", NODE_POOL, None, _article_mistake, KARPENTER, blame=(NODE_CLASS, None)
+    ),
+    "node-class-invalid-toml": BrokenStack(
+        "karpenter-mig-pool",
+        NODE_CLASS,
+        None,
+        lambda p: with_user_data(p, mig_user_data().replace('"1g.24gb"', "1g.24gb")),
+        KARPENTER,
+    ),
+    "node-class-without-mig-strategy": BrokenStack(
+        "karpenter-mig-pool", NODE_CLASS, None, lambda p: with_user_data(p, mig_user_data(strategy="none")), KARPENTER
+    ),
+    "node-class-profile-the-gpu-lacks": BrokenStack(
+        "karpenter-mig-pool", NODE_CLASS, None, lambda p: with_user_data(p, mig_user_data(profile="2g.12gb")), KARPENTER
+    ),
+    "node-pool-of-a-non-mig-instance-type": BrokenStack(
+        "karpenter-mig-pool", NODE_POOL, None, lambda p: with_instance_types(p, "standard.large"), KARPENTER
+    ),
+    "node-pool-without-instance-type": BrokenStack(
+        "karpenter-mig-pool", NODE_POOL, None, lambda p: with_requirements(p, []), KARPENTER
+    ),
+    "node-pool-without-limits": BrokenStack(
+        "karpenter-mig-pool", NODE_POOL, None, lambda p: with_limits(p, None), KARPENTER
+    ),
+    "over-karpenter-capacity": BrokenStack(
+        "slices-within-capacity", STS, "vllm-qwen", lambda p: with_replicas(p, 8.0), KARPENTER, blame=(NODE_POOL, None)
+    ),
+}
+"""Mandatory policies only; production-hardening is advisory unless configured, and
+model-revision-pinned applies to production stacks only (their own tests)."""
+
+
+
 @pytest.fixture(scope="module")
 def alone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of policy/ (without a local virtualenv or caches) in a directory of its own."""
@@ -99,6 +258,23 @@ def pack(alone: Path) -> Iterator[AnalyzerClient]:
 @pytest.fixture(scope="module")
 def dev_resources(dev: StackRun) -> list[WireResource]:
     return from_registered(dev.resources)
+
+
+@pytest.fixture(scope="module")
+def karpenter_resources() -> list[WireResource]:
+    return from_registered(run_stack("karpenter").resources)
+
+
+def secured(config: dict[str, Any]) -> dict[str, Any]:
+    """A stack config with the API key set (production requires one), as `pulumi config set
+    --secret` leaves it in the stack file."""
+    return {**config, "sks-mig:apiKey": {"secure": "v1:AAAA"}}
+
+
+def pinned(config: dict[str, Any]) -> dict[str, Any]:
+    """A stack config whose models are pinned to a revision (production requires one)."""
+    models = [{**model, "revision": model.get("revision", REVISION)} for model in config["sks-mig:models"]]
+    return {**config, "sks-mig:models": models}
 
 
 # -- the copy ----------------------------------------------------------------------------------
@@ -186,10 +362,29 @@ def test_pack_starts_quickly_and_answers_the_cli_sequence(pack: AnalyzerClient) 
     assert schemas["production-hardening"]["productionEnvironments"]["default"] == ["prod"]
 
 
-@pytest.mark.parametrize("stack", ["dev", "a30", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "a30", "prod", "karpenter"])
 def test_pack_passes_the_program_stacks(pack: AnalyzerClient, stack: str) -> None:
-    verdict = pack.run(from_registered(run_stack(stack).resources))
+    """Every shipped stack file, as is (the secret API key set, as `pulumi config set --secret`
+    leaves it)."""
+    verdict = pack.run(from_registered(run_stack(stack, secured(stack_file_config(stack))).resources))
     assert verdict.diagnostics == [], str(verdict)
+
+
+def test_the_karpenter_stack_is_what_the_karpenter_rules_read(karpenter_resources: list[WireResource]) -> None:
+    types = {resource.type for resource in karpenter_resources}
+    assert {NODE_CLASS, NODE_POOL, contract.KARPENTER_NODE_OVERLAY, contract.MODEL_ROUTER_COMPONENT} <= types
+    assert NODEPOOL not in types
+
+
+def test_pack_production_requires_pinned_revisions(pack: AnalyzerClient) -> None:
+    resources = from_registered(run_stack("prod", pinned(secured(stack_file_config("prod")))).resources)
+    assert pack.run(resources).diagnostics == []
+    broken = fresh(resources)
+    edit(broken, STS, "vllm-qwen", lambda props: with_annotations(props, {contract.ANNOTATION_MODEL_REVISION: None}))
+    verdict = pack.run(broken)
+    assert verdict.policies() == {"model-revision-pinned"}, str(verdict)
+    assert [d.urn for d in verdict.diagnostics] == [find(broken, STS, "vllm-qwen").urn]
+    assert "environment=prod" in verdict.diagnostics[0].message
 
 
 def test_pack_passes_a_hand_made_stack(pack: AnalyzerClient) -> None:
@@ -210,9 +405,11 @@ def test_pack_passes_a_hand_made_stack(pack: AnalyzerClient) -> None:
 
 
 @pytest.mark.parametrize("case", list(BROKEN_STACKS))
-def test_pack_bad_stack_trips_exactly_its_policy(pack: AnalyzerClient, dev_resources: list[WireResource], case: str) -> None:
+def test_pack_bad_stack_trips_exactly_its_policy(
+    pack: AnalyzerClient, dev_resources: list[WireResource], karpenter_resources: list[WireResource], case: str
+) -> None:
     broken = BROKEN_STACKS[case]
-    resources = broken.of(dev_resources)
+    resources = broken.of(karpenter_resources if broken.base == KARPENTER else dev_resources)
     verdict = pack.run(resources)
     assert verdict.policies() == {broken.policy}, str(verdict)
     assert verdict.advisory() == [], str(verdict)
@@ -256,6 +453,8 @@ def test_pack_production_hardening_is_advisory_unless_configured(
 ) -> None:
     resources = fresh(dev_resources)
     edit(resources, CLUSTER, None, lambda props: props["labels"].update(environment="prod"))
+    for server in ("vllm-phi", "vllm-qwen"):  # pinned, as production requires (model-revision-pinned)
+        edit(resources, STS, server, with_revision)
     verdict = pack.run(resources)
     assert verdict.mandatory() == [] and verdict.policies("advisory") == {"production-hardening"}, str(verdict)
     assert len(verdict.advisory()) == 3  # starter control plane, cluster and MIG nodepool unprotected
@@ -285,12 +484,6 @@ def _program_verdict(pack: AnalyzerClient, config: Mapping[str, Any]) -> Verdict
     return pack.run(from_registered(run_stack("dev", config).resources))
 
 
-def test_pack_program_with_an_unpinned_image(pack: AnalyzerClient) -> None:
-    config = stack_file_config("dev")
-    config["sks-mig:models"][0]["image"] = "vllm/vllm-openai:latest"
-    assert _program_verdict(pack, config).policies() == {"model-image-pinned"}
-
-
 def test_pack_program_with_node_ports_open_to_everyone(pack: AnalyzerClient) -> None:
     config = stack_file_config("dev")
     config["sks-mig:cluster"]["nodePortCidrs"] = ["0.0.0.0/0"]
@@ -300,7 +493,7 @@ def test_pack_program_with_node_ports_open_to_everyone(pack: AnalyzerClient) -> 
 
 
 def test_pack_program_prod_on_the_starter_plane(pack: AnalyzerClient) -> None:
-    config = stack_file_config("dev")
+    config = pinned(secured(stack_file_config("dev")))
     config["sks-mig:environment"] = "prod"
     verdict = _program_verdict(pack, config)
     assert verdict.mandatory() == [], str(verdict)
@@ -309,4 +502,5 @@ def test_pack_program_prod_on_the_starter_plane(pack: AnalyzerClient) -> None:
 
 
 def test_every_policy_has_a_broken_stack_here() -> None:
-    assert {broken.policy for broken in BROKEN_STACKS.values()} | {"production-hardening"} == set(POLICY_NAMES)
+    production = {"production-hardening", "model-revision-pinned"}  # tested above on production stacks
+    assert {broken.policy for broken in BROKEN_STACKS.values()} | production == set(POLICY_NAMES)

@@ -149,6 +149,11 @@ class _Mocks(pulumi_mocks.Mocks):
             outputs["instance_pool_id" if args.typ == contract.MIG_NODEPOOL else "instancePoolId"] = str(
                 uuid.uuid5(uuid.NAMESPACE_URL, f"instance-pool/{args.name}")
             )
+        if args.typ == contract.SKS_ADDON:
+            # What create reports: the add-on listed among a new cluster's three.
+            outputs["enabled"] = True
+            outputs["addons"] = ["exoscale-cloud-controller", "metrics-server",
+                                 "exoscale-container-storage-interface", args.inputs.get("addon")]
         if args.typ == contract.MIG_NODEPOOL:
             outputs["nodepool_name"] = args.inputs.get("name")
             outputs["state"] = "running"

@@ -52,6 +52,7 @@ _SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
     contract.MIG_NODEPOOL: (
         "instance_type", "size", "disk_size", "nvidia_mig_profiles", "taints", "replace_strategy"
     ),
+    contract.SKS_ADDON: ("addon",),
     "pulumi:providers:kubernetes": ("kubeconfig",),
 }
 

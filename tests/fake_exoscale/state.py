@@ -18,7 +18,8 @@ message=...)`` ends the next async operation started by ``operation_id`` in that
 operation_id, state="degraded")`` lets it succeed but leaves the nodepool in that state (one of the
 document's nodepool states) instead of ``running``. ``delete_nodepool_out_of_band`` /
 ``update_nodepool_out_of_band`` change the state behind the client's back (drift, a delete that
-answers 404); ``set_instance_state`` changes one member's state.
+answers 404); ``set_instance_state`` changes one member's state; ``update_cluster_out_of_band`` /
+``delete_cluster_out_of_band`` do the same to a cluster (its add-ons, its state, gone).
 
 Serving it over HTTP, and checking every request against the document, is ``server.py``'s part.
 """
@@ -149,17 +150,26 @@ class SimulatedExoscale:
 
     # -- set-up and inspection -------------------------------------------------------------------
 
-    def add_cluster(self, name: str = DEFAULT_CLUSTER_NAME, cluster_id: str | None = None) -> str:
+    def add_cluster(
+        self,
+        name: str = DEFAULT_CLUSTER_NAME,
+        cluster_id: str | None = None,
+        *,
+        level: str = "pro",
+        addons: list[str] | None = None,
+    ) -> str:
         with self._lock:
             cluster_id = cluster_id or stable_uuid(f"cluster/{name}")
             self.clusters[cluster_id] = {
                 "id": cluster_id,
                 "name": name,
                 "state": "running",
-                "level": "pro",
+                "level": level,
                 "cni": "cilium",
                 "version": "1.33.1",
-                "addons": ["exoscale-cloud-controller", "exoscale-container-storage-interface"],
+                "addons": list(addons)
+                if addons is not None
+                else ["exoscale-cloud-controller", "exoscale-container-storage-interface"],
                 "created-at": "2026-01-01T00:00:00Z",
                 "endpoint": f"https://{cluster_id}.sks-{self.zone}.exo.io:443",
             }
@@ -228,6 +238,22 @@ class SimulatedExoscale:
                 nodepool[name.replace("_", "-")] = value
             if "size" in fields:
                 self._resize_members(nodepool)
+
+    def cluster(self, cluster_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self.clusters[cluster_id])
+
+    def update_cluster_out_of_band(self, cluster_id: str, **fields: Any) -> None:
+        """Change a cluster behind the client's back (``addons``, ``state``, ``level``, ...)."""
+        with self._lock:
+            cluster = self.clusters[cluster_id]
+            for name, value in fields.items():
+                cluster[name.replace("_", "-")] = copy.deepcopy(value)
+
+    def delete_cluster_out_of_band(self, cluster_id: str) -> None:
+        with self._lock:
+            del self.clusters[cluster_id]
+            self.nodepools.pop(cluster_id, None)
 
     def _check_operation_id(self, operation_id: str) -> None:
         if operation_id not in self.checker.by_operation:
@@ -377,6 +403,37 @@ class SimulatedExoscale:
         cluster = copy.deepcopy(self._cluster(params["id"]))
         cluster["nodepools"] = copy.deepcopy(list(self.nodepools[params["id"]].values()))
         return 200, cluster
+
+    def _op_update_sks_cluster(self, params: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
+        """PUT /sks-cluster/{id}: the body's fields replace the cluster's (``addons`` is the whole
+        set, as terraform-provider-exoscale v0.67.0 sends it); the cluster is ``updating`` until the
+        operation ends: ``running`` with the change on success, as before on failure."""
+        cluster_id = params["id"]
+        cluster = self._cluster(cluster_id)
+        before = copy.deepcopy(cluster)
+        for key, value in body.items():
+            if value is None:
+                cluster.pop(key, None)
+            else:
+                cluster[key] = copy.deepcopy(value)
+        cluster["state"] = "updating"
+
+        def settle(outcome: dict[str, Any] | None) -> Callable[[], None]:
+            def apply() -> None:
+                current = self.clusters.get(cluster_id)
+                if current is None:
+                    return
+                if outcome is not None:
+                    current.clear()
+                    current.update(copy.deepcopy(outcome))
+                current["state"] = "running"
+
+            return apply
+
+        reference = {"id": cluster_id, "link": f"{BASE_PATH}/sks-cluster/{cluster_id}", "command": "get-sks-cluster"}
+        return 200, self._start_operation(
+            "update-sks-cluster", reference, on_success=settle(None), on_failure=settle(before)
+        )
 
     def _op_get_operation(self, params: dict[str, str], _body: Any) -> tuple[int, Any]:
         op = self.operations.get(params["id"])
