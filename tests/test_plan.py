@@ -127,3 +127,10 @@ def test_a_missing_schema_fails_that_check_alone(tmp_path: Path) -> None:
 def test_the_stack_can_be_named_like_the_pulumi_cli_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-s", "a30", "--out", str(tmp_path)]) == 0
     assert "sks-mig offline plan for stack 'a30'" in capsys.readouterr().out
+
+
+def test_the_readme_shows_the_real_dev_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dev"]) == 0
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("prints:\n\n```text\n", 1)[1].split("\n```", 1)[0]
+    assert shown == capsys.readouterr().out.rstrip("\n")

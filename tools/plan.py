@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or PROJECT_DIR / "plan-out" / args.stack
     count = write_manifests(run, out)
-    print(f"\nKubernetes manifests: {count} written to {out} (secrets masked)")
+    # Relative to the project when inside it: the output is the same on every machine.
+    shown = out.resolve().relative_to(PROJECT_DIR) if out.resolve().is_relative_to(PROJECT_DIR) else out
+    print(f"\nKubernetes manifests: {count} written to {shown} (secrets masked)")
     done, errors = check(run)
     print("Checked: " + "; ".join(done))
     if errors:
