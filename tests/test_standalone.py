@@ -4,6 +4,7 @@ of the installed packages."""
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import inspect
 import json
@@ -93,3 +94,52 @@ def test_the_sdk_pin_matches_what_is_installed() -> None:
     )
     for package in ("pulumi", "pulumiverse-exoscale", "pulumi-kubernetes", "exoscale"):
         assert importlib.metadata.version(package) == pins[package], package
+
+
+def _pinned(requirements: str) -> set[str]:
+    """The distributions a requirements file pins, following `-r` includes."""
+    names: set[str] = set()
+    for line in (PROJECT_DIR / requirements).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            names |= _pinned(line.removeprefix("-r ").strip())
+        elif "==" in line:
+            names.add(re.sub(r"[-_.]+", "-", line.split("==", 1)[0].split("[", 1)[0]).lower())
+    return names
+
+
+def _third_party_imports(paths: list[Path]) -> dict[str, str]:
+    """Top-level module -> a file importing it, for every module that is not ours or the stdlib's."""
+    # Ours: the project's top-level modules, and the policy pack's (its folder is on the pack's path).
+    ours = {p.name.removesuffix(".py") for d in (PROJECT_DIR, PROJECT_DIR / "policy", PROJECT_DIR / "tests")
+            for p in d.iterdir()}
+    found: dict[str, str] = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            for module in modules:
+                top = module.split(".", 1)[0]
+                if top not in sys.stdlib_module_names and top not in ours:
+                    found.setdefault(top, str(path.relative_to(PROJECT_DIR)))
+    return found
+
+
+def test_every_package_the_program_and_the_tests_import_is_pinned() -> None:
+    """A clean machine installs only the requirements files: an import that works here only because
+    someone installed its package by hand would fail there."""
+    distributions = importlib.metadata.packages_distributions()
+    for requirements, folders in (
+        ("requirements.txt", ["__main__.py", "contract.py", "components", "config"]),
+        ("requirements-dev.txt", ["tools", "tests"]),
+    ):
+        files = [p for f in folders for p in ([PROJECT_DIR / f] if f.endswith(".py") else (PROJECT_DIR / f).rglob("*.py"))
+                 # The router's auth hook runs inside the router (its image, and ./venv-router in tests).
+                 if "components/router/" not in p.as_posix()]
+        pinned = _pinned(requirements)
+        unpinned = [
+            f"{where} imports {module!r}"
+            for module, where in _third_party_imports(files).items()
+            if not {re.sub(r"[-_.]+", "-", d).lower() for d in distributions.get(module, [])} & pinned
+        ]
+        assert unpinned == [], f"not pinned in {requirements}"
