@@ -278,6 +278,7 @@ def load_stack_config(
     keys marked secret; `facts` what the stack file adds (number literals, `secure:` leaves)."""
     facts = facts or StackFileFacts()
     raw, unreadable, problems = _parse(values)
+    problems += _non_text_scalars(raw, facts, unreadable)
     secret = {name for name in raw if f"{NAMESPACE}:{name}" in secret_keys}
     misplaced = _secret_placement(raw, secret, facts)
     if misplaced:
@@ -343,6 +344,24 @@ def _parse(values: Mapping[str, Any]) -> tuple[dict[str, Any], set[str], list[st
         else:
             raw[name] = value
     return raw, unreadable, problems
+
+
+# Top-level keys whose value is text: the engine passes every scalar as text, so only the stack
+# file tells `namespace: true` (a YAML boolean) from `namespace: "true"`.
+_TEXT_KEYS = ("zone", "environment", "namespace", "monitoringNamespace")
+
+
+def _non_text_scalars(raw: Mapping[str, Any], facts: StackFileFacts, unreadable: set[str]) -> list[str]:
+    problems: list[str] = []
+    for name in _TEXT_KEYS:
+        written = facts.literals.get((name,))
+        if name in raw and written is not None and not isinstance(written[1], str):
+            unreadable.add(name)
+            kind = {bool: "a boolean", type(None): "null"}.get(type(written[1]), "a number")
+            problems.append(problem(
+                (name,), f"{written[0]} is {kind} in YAML, not text; write the text you mean, quoted if need be"
+            ))
+    return problems
 
 
 def _secret_placement(raw: Mapping[str, Any], secret: set[str], facts: StackFileFacts) -> list[str]:

@@ -35,8 +35,17 @@ class StackFileFacts:
 
 def read_stack_file(path: FilePath) -> StackFileFacts:
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return StackFileFacts()
+    return stack_file_facts(text)
+
+
+def stack_file_facts(text: str) -> StackFileFacts:
+    """What a stack file's text says beyond the values the engine passes on."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
         return StackFileFacts()
     config = _child(root, "config")
     if not isinstance(config, yaml.MappingNode):
@@ -45,14 +54,20 @@ def read_stack_file(path: FilePath) -> StackFileFacts:
     secure: set[Path] = set()
     for key_node, value_node in config.value:
         name = str(key_node.value)
-        if name.startswith(f"{NAMESPACE}:") and isinstance(value_node, yaml.MappingNode | yaml.SequenceNode):
-            _walk(value_node, (name.removeprefix(f"{NAMESPACE}:"),), literals, secure)
+        if not name.startswith(f"{NAMESPACE}:"):
+            continue
+        path = (name.removeprefix(f"{NAMESPACE}:"),)
+        if isinstance(value_node, yaml.ScalarNode):
+            # Top-level scalars too: `namespace: true` reaches the program as the text "true".
+            _walk(value_node, path, literals, secure)
+        elif not _is_secure(value_node):  # a whole secret key is the engine's to mark, not ours
+            _walk(value_node, path, literals, secure)
     return StackFileFacts(literals, frozenset(secure))
 
 
 def _walk(node: yaml.Node, path: Path, literals: dict[Path, tuple[str, Any]], secure: set[Path]) -> None:
     if isinstance(node, yaml.MappingNode):
-        if len(node.value) == 1 and node.value[0][0].value == "secure":
+        if _is_secure(node):
             secure.add(path)
             return
         for key_node, child in node.value:
@@ -66,6 +81,10 @@ def _walk(node: yaml.Node, path: Path, literals: dict[Path, tuple[str, Any]], se
         except yaml.YAMLError:
             return
         literals[path] = (str(node.value), value)
+
+
+def _is_secure(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.MappingNode) and len(node.value) == 1 and node.value[0][0].value == "secure"
 
 
 def _child(node: yaml.Node | None, name: str) -> yaml.Node | None:

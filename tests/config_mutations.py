@@ -324,6 +324,57 @@ def broken_rule(draw: Draw, stack: str, config: dict[str, Any]) -> Case:
     return Case(stack, config, choice, key(("models", server, "maxModelLen")))
 
 
+def _as_karpenter(config: dict[str, Any], max_nodes: int = 2) -> dict[str, Any]:
+    """The stack with Karpenter GPU nodes on the pro control plane (valid as it stands)."""
+    pool = config["sks-mig:gpuNodepool"]
+    pool.pop("size", None)
+    pool.update(provisioner="karpenter", maxNodes=max_nodes)
+    config["sks-mig:cluster"]["serviceLevel"] = "pro"
+    return pool
+
+
+def karpenter_or_router_rule(draw: Draw, stack: str, config: dict[str, Any]) -> Case:
+    """A rule of Karpenter mode or of the router broken (issues 10 and 11)."""
+    server = draw(st.integers(0, len(config["sks-mig:models"]) - 1))
+    choice = draw(st.sampled_from(["karpenter on starter", "karpenter with size", "karpenter without maxNodes",
+                                   "karpenter beyond maxNodes", "karpenter load balancer", "router alias",
+                                   "router load balancer without key", "router and exposed server"]))
+    if choice.startswith("karpenter"):
+        pool = _as_karpenter(config)
+        if choice == "karpenter on starter":
+            config["sks-mig:cluster"]["serviceLevel"] = "starter"
+            return Case(stack, config, choice, "sks-mig:cluster.serviceLevel")
+        if choice == "karpenter with size":
+            pool["size"] = draw(st.integers(1, 8))
+            return Case(stack, config, choice, "sks-mig:gpuNodepool.size")
+        if choice == "karpenter without maxNodes":
+            del pool["maxNodes"]
+            return Case(stack, config, choice, "sks-mig:gpuNodepool.maxNodes")
+        if choice == "karpenter load balancer":
+            config["sks-mig:router"] = {"enabled": False}
+            config["sks-mig:apiKey"] = secure()
+            config["sks-mig:cluster"]["nodePortCidrs"] = ["203.0.113.0/24"]
+            config["sks-mig:models"][server]["expose"] = "LoadBalancer"
+            return Case(stack, config, choice, key(("models", server, "expose")))
+        pool["maxNodes"] = 1
+        config["sks-mig:models"][server]["replicas"] = draw(st.integers(9, 64))
+        return Case(stack, config, choice, "sks-mig:models")
+    if choice == "router alias":
+        alias = draw(st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True))
+        config["sks-mig:router"] = {"aliases": {alias: "no-such-model/" + alias}}
+        return Case(stack, config, choice, f"sks-mig:router.aliases.{alias}")
+    if choice == "router load balancer without key":
+        config.pop("sks-mig:apiKey", None)
+        config["sks-mig:environment"] = "dev"
+        config["sks-mig:cluster"]["nodePortCidrs"] = ["203.0.113.0/24"]
+        config["sks-mig:router"] = {"expose": "LoadBalancer"}
+        return Case(stack, config, choice, "sks-mig:router.expose")
+    config["sks-mig:apiKey"] = secure()
+    config["sks-mig:cluster"]["nodePortCidrs"] = ["203.0.113.0/24"]
+    config["sks-mig:models"][server]["expose"] = "LoadBalancer"
+    return Case(stack, config, choice, key(("models", server, "expose")))
+
+
 _REQUIRED = [("zone",), ("cluster",), ("gpuNodepool",), ("cluster", "name"), ("gpuNodepool", "name"),
              ("gpuNodepool", "instanceType"), ("gpuNodepool", "migProfile"), ("model", "name"), ("model", "model")]
 
@@ -336,7 +387,7 @@ def missing(draw: Draw, stack: str, config: dict[str, Any]) -> Case:
 
 
 INVALID: list[Mutation] = [wrong_type, out_of_range, unknown_key, bad_text, collision, misplaced_secret,
-                           unpinned_image, owned_setting, broken_rule, missing]
+                           unpinned_image, owned_setting, broken_rule, karpenter_or_router_rule, missing]
 
 
 @st.composite
@@ -368,7 +419,8 @@ def valid_changes(draw: Draw, stack: str, config: dict[str, Any]) -> None:
     cluster, pool = config["sks-mig:cluster"], config["sks-mig:gpuNodepool"]
     models = config["sks-mig:models"]
     # In order: the load balancer (13) comes after any change to the NodePort networks (4).
-    for change in sorted(draw(st.lists(st.sampled_from(list(range(14))), min_size=1, max_size=5, unique=True))):
+    changes = sorted(draw(st.lists(st.sampled_from(list(range(15))), min_size=1, max_size=5, unique=True)))
+    for change in changes:
         if change == 0:
             config["sks-mig:environment"] = draw(st.sampled_from(["dev", "prod"]))
             config.setdefault("sks-mig:apiKey", secure())
@@ -401,6 +453,10 @@ def valid_changes(draw: Draw, stack: str, config: dict[str, Any]) -> None:
             config["sks-mig:requireApiKey"] = False
         for model in models:
             _valid_model_change(draw, change, model, config)
+    if 14 in changes and 13 not in changes:
+        # Last: Karpenter GPU nodes on the pro plane, at least as many as the fixed pool had (so the
+        # replicas still fit); a LoadBalancer server (13) cannot reach them, so not with 13.
+        _as_karpenter(config, max_nodes=max(config["sks-mig:gpuNodepool"].get("size", 1), 2))
 
 
 def _valid_model_change(draw: Draw, change: int, model: dict[str, Any], config: dict[str, Any]) -> None:

@@ -19,11 +19,13 @@ import time
 import traceback
 from collections import Counter
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from pulumi.runtime.config import set_all_config
 
 from config.errors import ConfigError
 from config.stack_config import load_stack_config
+from config.stack_file import StackFileFacts, stack_file_facts
 from tests.config_mutations import Case, invalid_config, valid_config
 from tests.stack_values import engine_values
 from tools.mock_run import PROJECT_DIR, ProgramFailed, run_program
@@ -43,11 +45,16 @@ def _settings(examples: int) -> settings:
     )
 
 
+def _facts(case: Case) -> StackFileFacts:
+    """What the program reads from the stack file beside it, for this config written as YAML."""
+    return stack_file_facts(yaml.safe_dump({"config": case.config}))
+
+
 def _refusal(case: Case) -> str:
     """The refusal of `case` through the config layer; a traceback fails the test."""
     values, secret = engine_values(case.config)
     try:
-        load_stack_config(values, secret_keys=secret)
+        load_stack_config(values, secret_keys=secret, facts=_facts(case))
     except ConfigError as error:
         return str(error)
     except Exception:  # any other exception is the traceback this test forbids
@@ -90,7 +97,7 @@ def test_valid_configs_are_accepted() -> None:
         figures[f"stack {case.stack}"] += 1
         values, secret = engine_values(case.config)
         try:
-            load_stack_config(values, secret_keys=secret)
+            load_stack_config(values, secret_keys=secret, facts=_facts(case))
         except ConfigError as error:
             figures["valid rejected"] += 1
             raise AssertionError(f"valid config rejected:\n{error}\n{case.config}") from None

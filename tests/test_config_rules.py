@@ -153,6 +153,18 @@ def problems_with_file(config: dict[str, Any], stack_file: Path) -> str:
     return str(error.value)
 
 
+@pytest.mark.parametrize(("key", "written"), [("monitoringNamespace", "true"), ("namespace", "7"), ("zone", "null")])
+def test_a_top_level_text_key_written_as_a_yaml_boolean_or_number_is_refused(
+    tmp_path: Path, key: str, written: str
+) -> None:
+    # The engine passes every top-level scalar as text: only the stack file tells `true` from "true".
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(f"config:\n  sks-mig:{key}: {written}\n", encoding="utf-8")
+    config = dev(**{key: written})
+    message = problems_with_file(config, stack_file)
+    assert f"sks-mig:{key}: {written} is " in message and "in YAML, not text" in message
+
+
 # -- bounds: the API document's where it has them, generous ceilings elsewhere ---------------------
 
 
