@@ -12,7 +12,6 @@ The config is rendered by `render_config`, which the tests also use to start the
 """
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 import contract
-from components import vllm_service
+from components import load_balancer, vllm_service
 
 # LiteLLM's default port; metrics on their own port, which no Service carries.
 PORT = 4000
@@ -286,24 +285,16 @@ class ModelRouter(pulumi.ComponentResource):
                 spec={"max_unavailable": 1, "selector": {"match_labels": selector}},
                 opts=child,
             )
-        service_metadata = _metadata(name, namespace, labels)
-        service_spec: k8s.core.v1.ServiceSpecArgsDict = {
-            "type": args["expose"],
-            "selector": selector,
-            "ports": [{"name": "http", "port": PORT, "target_port": "http", "protocol": "TCP"}],
-        }
-        if args["expose"] == "LoadBalancer":
-            # As for the model servers (components/vllm_service.py): the CCM forwards to the pool
-            # the pods run in and health-checks healthCheckNodePort over HTTP; Local keeps the
-            # client's address, the one the NetworkPolicy admits.
-            pool: Any = args.get("load_balancer_instance_pool_id")
-            service_metadata["annotations"] = {
-                vllm_service.LB_INSTANCE_POOL_ANNOTATION: pool,
-                vllm_service.LB_HEALTHCHECK_MODE_ANNOTATION: "http",
-                vllm_service.LB_HEALTHCHECK_URI_ANNOTATION: "/healthz",
-            }
-            service_spec["external_traffic_policy"] = "Local"
-        service = k8s.core.v1.Service(name, metadata=service_metadata, spec=service_spec, opts=child)
+        # A LoadBalancer forwards to the pool the router's pods run in, as for the servers.
+        service = load_balancer.client_service(
+            name,
+            _metadata(name, namespace, labels),
+            selector,
+            PORT,
+            args["expose"],
+            args.get("load_balancer_instance_pool_id"),
+            child,
+        )
         k8s.networking.v1.NetworkPolicy(
             name,
             metadata=_metadata(name, namespace, labels),
@@ -357,27 +348,17 @@ def _check(name: str, args: ModelRouterArgs) -> None:
         )
     if args["replicas"] < 1:
         raise pulumi.RunError(f"ModelRouter {name}: replicas must be 1 or more, not {args['replicas']}")
-    if args["expose"] not in ("ClusterIP", "LoadBalancer"):
-        raise pulumi.RunError(f"ModelRouter {name}: expose must be ClusterIP or LoadBalancer, not {args['expose']!r}")
+    load_balancer.check_expose(f"ModelRouter {name}", args["expose"], args.get("api_key"), "router")
     if args["expose"] == "LoadBalancer":
-        if args.get("api_key") is None:
-            raise pulumi.RunError(f"ModelRouter {name}: a LoadBalancer puts the router on the internet; set api_key")
-        cidrs = args.get("load_balancer_source_cidrs") or []
-        if not cidrs:
-            raise pulumi.RunError(
-                f"ModelRouter {name}: expose LoadBalancer needs load_balancer_source_cidrs (the cluster's nodePortCidrs): "
-                "the NetworkPolicy admits only those networks; set e.g. ['203.0.113.0/24']"
-            )
-        for cidr in cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise pulumi.RunError(f"ModelRouter {name}: load_balancer_source_cidrs: {cidr!r} is not a CIDR; write e.g. '203.0.113.0/24'") from None
-        if args.get("load_balancer_instance_pool_id") is None:
-            raise pulumi.RunError(
-                f"ModelRouter {name}: expose LoadBalancer needs load_balancer_instance_pool_id, the instance pool the "
-                "router runs in (the system nodepool's): with several pools the CCM cannot pick one"
-            )
+        load_balancer.check_addressing(
+            f"ModelRouter {name}",
+            args.get("load_balancer_source_cidrs"),
+            args.get("load_balancer_instance_pool_id"),
+            why_cidrs="",
+            cidr_examples="'203.0.113.0/24'",
+            which_pool="the instance pool the router runs in (the system nodepool's): with several pools "
+            "the CCM cannot pick one",
+        )
     if not args["backends"]:
         raise pulumi.RunError(f"ModelRouter {name}: no backends; a router needs at least one model server")
 
@@ -477,8 +458,7 @@ def _ingress_rules(args: ModelRouterArgs) -> list[k8s.networking.v1.NetworkPolic
     if monitoring is not None:
         rules.append({"from_": [_namespace_peer(monitoring)], "ports": metrics})
     if args["expose"] == "LoadBalancer":
-        cidrs = dict.fromkeys(args.get("load_balancer_source_cidrs") or [])
-        rules.append({"from_": [{"ip_block": {"cidr": cidr}} for cidr in cidrs], "ports": api})
+        rules.append(load_balancer.ingress_rule(args.get("load_balancer_source_cidrs"), api))
     return rules
 
 

@@ -5,11 +5,11 @@ set, the Secrets holding the Hugging Face token and the API key.
 Reusable with any MIG nodepool: the slice comes in as the nodepool's outputs (resource name, node
 selector, tolerations, profile), the model's sizes as the config layer's memory estimate.
 
-Each pod first downloads the weights in an init container, then starts vLLM offline, so the
-startup probe only covers loading and a restart never depends on Hugging Face.
+Each pod first downloads the weights in an init container (`model_download`), then starts vLLM
+offline, so the startup probe only covers loading and a restart never depends on Hugging Face.
+With `expose: LoadBalancer` the Service is an Exoscale NLB (`load_balancer`, as for the router).
 """
 
-import ipaddress
 import math
 import re
 from typing import Any, NotRequired, TypedDict
@@ -18,12 +18,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 import contract
+from components import load_balancer, model_download
+from components.model_download import CACHE_PATH, HOME_PATH
 from config.images import image_problem
 from config.owned_settings import env_name_problem, extra_args_problem
 
 PORT = 8000
-CACHE_PATH = "/data/models"
-HOME_PATH = "/home/vllm"
 
 # The class the Exoscale block storage CSI driver's own manifests and e2e tests create
 # (exoscale/exoscale-csi-driver deployment/*/storage-class.yaml, provisioner csi.exoscale.com).
@@ -52,13 +52,6 @@ DEFAULT_READY_TIMEOUT_SECONDS = 30 * 60
 # <template>-<set>-<ordinal> (pkg/controller/statefulset/stateful_set_utils.go,
 # getPersistentVolumeClaimName) and uses a claim of that name if one exists.
 CLAIM_TEMPLATE = "models"
-
-# The Exoscale cloud controller manager's Service annotations (exoscale-cloud-controller-manager,
-# exoscale/loadbalancer.go and docs/service-loadbalancer.md).
-_CCM = "service.beta.kubernetes.io/exoscale-loadbalancer-"
-LB_INSTANCE_POOL_ANNOTATION = f"{_CCM}service-instancepool-id"
-LB_HEALTHCHECK_MODE_ANNOTATION = f"{_CCM}service-healthcheck-mode"
-LB_HEALTHCHECK_URI_ANNOTATION = f"{_CCM}service-healthcheck-uri"
 
 # A StatefulSet's pods carry the label controller-revision-hash=<name>-<10 chars>, at most 63.
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,50}[a-z0-9])?$")
@@ -173,21 +166,17 @@ class VllmService(pulumi.ComponentResource):
             },
             opts=child,
         )
-        service_metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "namespace": namespace, "labels": labels}
-        service_spec: k8s.core.v1.ServiceSpecArgsDict = {
-            "type": args["expose"],
-            "selector": selector,
-            "ports": [{"name": "http", "port": PORT, "target_port": "http", "protocol": "TCP"}],
-        }
-        if args["expose"] == "LoadBalancer":
-            service_metadata["annotations"] = _load_balancer_annotations(args)
-            # Local: the node does not SNAT, so the pod sees the client's own address, the one the
-            # NetworkPolicy admits (with Cluster, Calico would see a node address and Cilium the
-            # remote-node identity, which CIDR rules never match: docs.cilium.io, Layer 3 policy,
-            # "IPs / CIDR based"). The CCM then health-checks healthCheckNodePort, so the NLB only
-            # sends to nodes running a replica (docs/service-loadbalancer.md).
-            service_spec["external_traffic_policy"] = "Local"
-        service = k8s.core.v1.Service(name, metadata=service_metadata, spec=service_spec, opts=child)
+        # A LoadBalancer forwards to the GPU pool, keeps the client's address, and sends clients
+        # only to nodes running a replica.
+        service = load_balancer.client_service(
+            name,
+            {"name": name, "namespace": namespace, "labels": labels},
+            selector,
+            PORT,
+            args["expose"],
+            args.get("load_balancer_instance_pool_id"),
+            child,
+        )
 
         claims = self._claims(name, args, namespace, labels)
         timeout_seconds = args.get("ready_timeout_seconds", DEFAULT_READY_TIMEOUT_SECONDS)
@@ -370,10 +359,7 @@ def _check(name: str, args: VllmServiceArgs) -> None:
         raise pulumi.RunError(f"VllmService {name}: gpu_memory_utilization must be above 0 and at most 1")
     if args["max_model_len"] <= 0 or args["max_num_seqs"] <= 0:
         raise pulumi.RunError(f"VllmService {name}: max_model_len and max_num_seqs must be positive")
-    if args["expose"] not in ("ClusterIP", "LoadBalancer"):
-        raise pulumi.RunError(f"VllmService {name}: expose must be ClusterIP or LoadBalancer, not {args['expose']!r}")
-    if args["expose"] == "LoadBalancer" and args.get("api_key") is None:
-        raise pulumi.RunError(f"VllmService {name}: a LoadBalancer puts the server on the internet; set api_key")
+    load_balancer.check_expose(f"VllmService {name}", args["expose"], args.get("api_key"), "server")
     image = image_problem(args["image"])
     if image is not None:
         raise pulumi.RunError(f"VllmService {name}: image {args['image']!r} is not accepted: {image}")
@@ -390,29 +376,15 @@ def _check_serving(name: str, args: VllmServiceArgs) -> None:
     """Refuse deploy settings that cannot work: an exposed server nobody may reach, an await that
     can never finish. The stack config refuses the same earlier, naming its own keys."""
     if args["expose"] == "LoadBalancer":
-        cidrs = args.get("load_balancer_source_cidrs") or []
-        if not cidrs:
-            raise pulumi.RunError(
-                f"VllmService {name}: expose LoadBalancer needs load_balancer_source_cidrs (the cluster's "
-                "nodePortCidrs): the Exoscale load balancer forwards clients to the NodePorts, and "
-                "the NetworkPolicy admits only those networks; set e.g. ['203.0.113.0/24']"
-            )
-        for cidr in cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise pulumi.RunError(
-                    f"VllmService {name}: load_balancer_source_cidrs: {cidr!r} is not a CIDR; write e.g. "
-                    "'203.0.113.0/24' or '2001:db8::/32'"
-                ) from None
-        if args.get("load_balancer_instance_pool_id") is None:
-            # Without it the CCM infers the pool from the nodes and fails when there are two
-            # (exoscale/loadbalancer.go: "multiple Instance Pools detected across cluster Nodes").
-            raise pulumi.RunError(
-                f"VllmService {name}: expose LoadBalancer needs load_balancer_instance_pool_id, the instance "
-                "pool of the GPU nodepool: the cluster has several pools and the load balancer "
-                "must forward to the one running the server"
-            )
+        load_balancer.check_addressing(
+            f"VllmService {name}",
+            args.get("load_balancer_source_cidrs"),
+            args.get("load_balancer_instance_pool_id"),
+            why_cidrs="the Exoscale load balancer forwards clients to the NodePorts, and ",
+            cidr_examples="'203.0.113.0/24' or '2001:db8::/32'",
+            which_pool="the instance pool of the GPU nodepool: the cluster has several pools and the load "
+            "balancer must forward to the one running the server",
+        )
     least = {"ready_timeout_seconds": 1, "max_num_batched_tokens": 1, "download_budget_seconds": 0}
     for key, minimum in least.items():
         value: Any = args.get(key)
@@ -479,8 +451,8 @@ def _pod_spec(
             {
                 "name": "download",
                 "image": args["image"],
-                "command": ["/bin/sh", "-c", _download_script(args)],
-                "env": _download_env(args, hf_secret),
+                "command": ["/bin/sh", "-c", model_download.download_script(args.get("revision"))],
+                "env": model_download.download_env(args["model"], args.get("revision"), args["env"], hf_secret),
                 "resources": {"requests": requests, "limits": {"memory": memory_limit}},
                 "security_context": security,
                 "volume_mounts": mounts,
@@ -549,62 +521,6 @@ def _pod_spec(
             }
         ]
     return spec
-
-
-def _download_script(args: VllmServiceArgs) -> str:
-    """Download the weights into the cache unless a previous run on this pod's claim finished.
-
-    `hf download` fills the cache under HF_HOME that vLLM reads. `hf` is huggingface_hub's CLI
-    since 0.34, its only one since 1.0 (entry points of the 0.34.0 and 1.0.0 wheels); vLLM 0.22.1
-    requires transformers >= 4.56, which requires huggingface_hub >= 0.34. Older images have only
-    `huggingface-cli`, with the same arguments. The marker is written only after a complete
-    download, so a pod recreated on the same claim never contacts Hugging Face again. Values come
-    in as environment variables, never spliced into the script.
-    """
-    revision = ' --revision "$REVISION"' if args.get("revision") else ""
-    return (
-        "set -e\n"
-        'if [ -f "$DOWNLOADED" ]; then echo "$MODEL: already in the cache"; exit 0; fi\n'
-        f'set -- download "$MODEL"{revision}\n'
-        'if command -v hf >/dev/null 2>&1; then hf "$@"; else huggingface-cli "$@"; fi\n'
-        'mkdir -p "$(dirname "$DOWNLOADED")"\n'
-        'touch "$DOWNLOADED"\n'
-    )
-
-
-def _download_env(args: VllmServiceArgs, hf_secret: pulumi.Output[str] | None) -> list[k8s.core.v1.EnvVarArgsDict]:
-    revision = args.get("revision")
-    marker = f"{args['model']}@{revision or 'unpinned'}".replace("/", "--")
-    plain = {
-        "HF_HOME": CACHE_PATH,
-        "HOME": HOME_PATH,
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        **args["env"],
-        "MODEL": args["model"],
-        "DOWNLOADED": f"{CACHE_PATH}/.sks-mig/{marker}.complete",
-    }
-    if revision:
-        plain["REVISION"] = revision
-    env: list[k8s.core.v1.EnvVarArgsDict] = [{"name": k, "value": v} for k, v in plain.items()]
-    if hf_secret is not None:
-        env.append(_from_secret("HF_TOKEN", hf_secret, "token"))
-    return env
-
-
-def _load_balancer_annotations(args: VllmServiceArgs) -> dict[str, pulumi.Input[str]]:
-    """The CCM's annotations: the GPU pool to forward to, and an HTTP health check.
-
-    With externalTrafficPolicy Local the CCM checks spec.healthCheckNodePort, where kube-proxy
-    (pkg/proxy/healthcheck/service_health.go) and Cilium (pkg/service/healthserver) answer 200
-    when the node runs a replica and 503 when not, on any path. The CCM's default TCP check would
-    pass on every node and send clients to nodes that drop them.
-    """
-    pool: Any = args.get("load_balancer_instance_pool_id")
-    return {
-        LB_INSTANCE_POOL_ANNOTATION: pool,
-        LB_HEALTHCHECK_MODE_ANNOTATION: "http",
-        LB_HEALTHCHECK_URI_ANNOTATION: "/healthz",
-    }
 
 
 def _vllm_args(args: VllmServiceArgs) -> list[str]:
@@ -712,10 +628,5 @@ def _ingress_rules(args: VllmServiceArgs) -> list[k8s.networking.v1.NetworkPolic
         peers.append({"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": namespace}}})
     rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict] = [{"from_": peers, "ports": port}]
     if args["expose"] == "LoadBalancer":
-        # The NLB keeps the client's address and externalTrafficPolicy Local keeps the node from
-        # replacing it, so the clients arrive as themselves: admit their networks, nothing wider.
-        # Its health check goes to the node's healthCheckNodePort (kube-proxy or Cilium on the
-        # host), which no pod NetworkPolicy governs.
-        cidrs = dict.fromkeys(args.get("load_balancer_source_cidrs") or [])
-        rules.append({"from_": [{"ip_block": {"cidr": cidr}} for cidr in cidrs], "ports": port})
+        rules.append(load_balancer.ingress_rule(args.get("load_balancer_source_cidrs"), port))
     return rules

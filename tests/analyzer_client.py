@@ -19,10 +19,7 @@ Properties go on the wire as the engine sends them: a `google.protobuf.Struct` i
 from __future__ import annotations
 
 import os
-import selectors
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +32,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 import contract
+from tests.plugin_process import PluginProcess
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PACK_DIR = PROJECT_DIR / "policy"
@@ -207,11 +205,9 @@ class AnalyzerClient:
         self.project = project
         self.python = python
         self.start_timeout = start_timeout
-        self.process: subprocess.Popen[bytes] | None = None
+        self.plugin: PluginProcess | None = None
         self.channel: grpc.Channel | None = None
         self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
-        self._stderr: list[bytes] = []
-        self._stderr_thread: threading.Thread | None = None
         self.policies: list[PolicyDefault] = []
         self.startup_seconds = 0.0
 
@@ -225,73 +221,34 @@ class AnalyzerClient:
             "PULUMI_STACK": self.stack,
             "PULUMI_DRY_RUN": "true",
         }
-        self.process = subprocess.Popen(
+        self.plugin = PluginProcess(
             [self.python, "-u", "-m", "pulumi.policy", ENGINE_PLACEHOLDER, str(self.pack_dir)],
-            cwd=self.pack_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            self.pack_dir,
+            env,
+            self.start_timeout,
+            name="the policy pack",
         )
-        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
-        self._stderr_thread.start()
-        port = self._read_port()
+        port = self.plugin.start()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        grpc.channel_ready_future(self.channel).result(timeout=self.start_timeout)
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=self.start_timeout)
+        except BaseException:
+            self.stop()
+            raise
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
         self.startup_seconds = time.monotonic() - began
         return self
 
-    def _drain_stderr(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        for line in iter(self.process.stderr.readline, b""):
-            self._stderr.append(line)
-
     @property
     def stderr(self) -> str:
-        return b"".join(self._stderr).decode(errors="replace")
-
-    def _read_port(self) -> int:
-        """The port from the pack's first stdout line."""
-        assert self.process is not None and self.process.stdout is not None
-        deadline = time.monotonic() + self.start_timeout
-        line = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            while not line.endswith(b"\n"):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    self.stop()
-                    raise RuntimeError(f"the policy pack printed no port in {self.start_timeout} s:\n{self.stderr}")
-                chunk = os.read(self.process.stdout.fileno(), 1)
-                if not chunk:
-                    self.stop()
-                    raise RuntimeError(f"the policy pack exited before printing its port:\n{self.stderr}")
-                line += chunk
-        try:
-            return int(line.strip())
-        except ValueError:
-            self.stop()
-            raise RuntimeError(f"the policy pack's first line is not a port: {line!r}\n{self.stderr}") from None
+        return "" if self.plugin is None else self.plugin.stderr
 
     def stop(self) -> None:
         if self.channel is not None:
             self.channel.close()
             self.channel = None
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        if self.process is not None:
-            for stream in (self.process.stdout, self.process.stderr):
-                if stream is not None:
-                    stream.close()
-        if self._stderr_thread is not None:
-            self._stderr_thread.join(timeout=5)
-        self.process = None
+        if self.plugin is not None:
+            self.plugin.stop()
 
     def __enter__(self) -> AnalyzerClient:
         return self.start()

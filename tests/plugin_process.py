@@ -1,8 +1,8 @@
 """A plugin process as the Pulumi CLI runs one: started with a command line, it serves gRPC on
 127.0.0.1 and prints its port on the first line of stdout; stopped with SIGTERM (then SIGKILL).
 
-Used by the dynamic provider host's client (`dynamic_provider_host.py`); the policy pack's
-(`analyzer_client.py`) has the same needs.
+Used by the dynamic provider host's client (`dynamic_provider_host.py`) and the policy pack's
+(`analyzer_client.py`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,20 @@ from pathlib import Path
 
 
 class PluginProcess:
-    """`start()` returns the port; `stderr` is everything the process wrote there so far."""
+    """`start()` returns the port; `stderr` is everything the process wrote there so far. `name`
+    says what the process is in errors (default: the program's file name)."""
 
-    def __init__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], start_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        start_timeout: float = 30.0,
+        *,
+        name: str | None = None,
+    ) -> None:
         self.argv = list(argv)
+        self.name = name or Path(self.argv[0]).name
         self.cwd = cwd
         self.env = dict(env)
         self.start_timeout = start_timeout
@@ -74,7 +84,7 @@ class PluginProcess:
 
     def _read_port(self) -> int:
         assert self.process is not None and self.process.stdout is not None
-        name = Path(self.argv[0]).name
+        name = self.name
         deadline = time.monotonic() + self.start_timeout
         line = b""
         with selectors.DefaultSelector() as selector:
@@ -83,7 +93,8 @@ class PluginProcess:
                 left = deadline - time.monotonic()
                 if left <= 0 or not selector.select(left):
                     raise RuntimeError(f"{name} printed no port in {self.start_timeout} s:\n{self.stderr}")
-                chunk = os.read(self.process.stdout.fileno(), 64)
+                # One byte at a time: nothing after the first line may be consumed with it.
+                chunk = os.read(self.process.stdout.fileno(), 1)
                 if not chunk:
                     raise RuntimeError(f"{name} exited before printing its port:\n{self.stderr}")
                 line += chunk

@@ -7,14 +7,10 @@ config the router gets is read back from its ConfigMap and parsed as LiteLLM par
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pulumi
-import pulumi_kubernetes as k8s
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -22,11 +18,16 @@ from pydantic import ValidationError
 from components import model_router
 from components.model_router import Backend, ModelRouter, ModelRouterArgs, render_config
 from config.router_config import DEFAULT_ROUTER_IMAGE, ROUTER_VERSION, RouterConfig, router_problems
-from tools.checks import kubernetes_manifest as manifest
-from tools.mock_run import RegisteredResource, StackRun, is_secret
+from tests.component_run import (
+    ComponentRun,
+    Register,
+    assert_valid_kubernetes,
+    plain_strings,
+    run_component,
+    with_overrides,
+)
+from tools.mock_run import is_secret
 from tools.mock_run import reveal as unwrap
-
-Register = Callable[[Callable[[], object]], StackRun]
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "sk_router_plain_5e1d"
@@ -40,42 +41,21 @@ QWEN_URLS = [
 OUTPUTS = ["service_name", "url", "external_url", "selector_labels", "config"]
 
 
-@dataclass
-class Deployment:
-    registrations: list[RegisteredResource]
-    outputs: dict[str, Any]
-
-    def of(self, typ: str) -> list[RegisteredResource]:
-        return [r for r in self.registrations if r.type == typ]
+class Deployment(ComponentRun):
+    workload = ("kubernetes:apps/v1:Deployment", "router")
 
     def one(self, typ: str, name: str = "router") -> dict[str, Any]:
-        matches = [r for r in self.of(typ) if r.name == name]
-        assert len(matches) == 1, f"expected one {typ} named {name}, got {len(matches)}"
-        return matches[0].inputs
+        return super().one(typ, name)
 
     @property
     def deployment(self) -> dict[str, Any]:
-        return self.one("kubernetes:apps/v1:Deployment")
-
-    @property
-    def pod(self) -> dict[str, Any]:
-        spec: dict[str, Any] = self.deployment["spec"]["template"]["spec"]
-        return spec
-
-    @property
-    def container(self) -> dict[str, Any]:
-        (container,) = self.pod["containers"]
-        return dict(container)
+        return self.one(*self.workload)
 
     @property
     def config(self) -> dict[str, Any]:
         data = self.one("kubernetes:core/v1:ConfigMap", "router-config")["data"]
         parsed: dict[str, Any] = yaml.safe_load(data["config.yaml"])
         return parsed
-
-    @property
-    def kubernetes_objects(self) -> list[RegisteredResource]:
-        return [r for r in self.registrations if r.type.startswith("kubernetes:")]
 
 
 def typical_args(**overrides: Any) -> ModelRouterArgs:
@@ -93,35 +73,11 @@ def typical_args(**overrides: Any) -> ModelRouterArgs:
         "allowed_namespaces": ["apps"],
         "api_key": pulumi.Output.secret(API_KEY),
     }
-    args.update(overrides)
-    for key in [k for k, v in args.items() if v is None]:
-        del args[key]
-    return args  # type: ignore[return-value]
+    return with_overrides(args, overrides)  # type: ignore[return-value]
 
 
 def deploy(register: Register, **overrides: Any) -> Deployment:
-    def program() -> None:
-        provider = k8s.Provider("cluster", kubeconfig="{}")
-        router = ModelRouter("router", typical_args(**overrides), pulumi.ResourceOptions(provider=provider))
-        for name in OUTPUTS:
-            pulumi.export(name, getattr(router, name))
-
-    run = register(program)
-    return Deployment(run.resources, {name: run.outputs[name].value for name in OUTPUTS})
-
-
-def plain_strings(value: Any) -> Iterator[str]:
-    if is_secret(value):
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from plain_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from plain_strings(v)
-    elif isinstance(value, str):
-        yield value
+    return Deployment(*run_component(register, lambda opts: ModelRouter("router", typical_args(**overrides), opts), OUTPUTS))
 
 
 # --- the config: every server, every replica, the aliases ---------------------------------------
@@ -366,11 +322,7 @@ def test_every_object_validates_against_kubernetes_1_36(register: Register, expo
     assert len(deployment.kubernetes_objects) == (6 if replicas > 1 else 5)
     for registration in deployment.kubernetes_objects:
         assert registration.inputs["metadata"]["namespace"] == NAMESPACE
-        try:
-            kubernetes_validate.validate(manifest(registration), "1.36", strict=True)
-        except kubernetes_validate.ValidationError as error:
-            path = "/".join(str(p) for p in error.absolute_path)
-            pytest.fail(f"{registration.type} {registration.name}: {path}: {error.message}")
+    assert_valid_kubernetes(deployment.kubernetes_objects)
 
 
 # --- the pins --------------------------------------------------------------------------------------

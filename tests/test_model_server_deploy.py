@@ -9,17 +9,16 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pulumi
 import pytest
 from google.protobuf import json_format
 
 import tools.mock_run as mock_run
 from components.vllm_service import VllmService
+from tests.component_run import Register, assert_valid_kubernetes
 from tests.test_vllm_service import (
     CLIENT_CIDR,
     HF_TOKEN,
@@ -30,10 +29,7 @@ from tests.test_vllm_service import (
     flag,
     typical_args,
 )
-from tools.checks import kubernetes_manifest as manifest
 from tools.mock_run import StackRun
-
-Register = Callable[[Callable[[], object]], StackRun]
 
 REVISION = "a09a35458c702b33eeacc393d103063234e8bc28"
 STS = "kubernetes:apps/v1:StatefulSet"
@@ -466,15 +462,21 @@ def test_every_object_validates_against_kubernetes_1_36(register: Register, expo
         client_pod_selector={"app.kubernetes.io/name": "router"},
     )
     assert {PVC, PDB, STS} <= {r.type for r in deployment.kubernetes_objects}
-    for registration in deployment.kubernetes_objects:
-        try:
-            kubernetes_validate.validate(manifest(registration), "1.36", strict=True)
-        except kubernetes_validate.ValidationError as error:
-            path = "/".join(str(p) for p in error.absolute_path)
-            pytest.fail(f"{registration.type} {registration.name}: {path}: {error.message}")
+    assert_valid_kubernetes(deployment.kubernetes_objects)
 
 
 def test_secrets_stay_out_of_the_init_container(register: Register) -> None:
     deployment = deploy(register, hf_token=pulumi.Output.secret(HF_TOKEN))
     assert HF_TOKEN not in str(init_container(deployment))
 
+
+
+def test_the_real_program_gives_each_server_an_await_timeout_of_at_least_30_minutes(dev: Any) -> None:
+    # Recorded by the mock monitor from the registration, as the engine receives customTimeouts:
+    # pulumi-kubernetes would otherwise fail the update after 10 minutes.
+    for statefulset in dev.of_type("kubernetes:apps/v1:StatefulSet"):
+        timeouts = statefulset.custom_timeouts
+        assert timeouts.keys() == {"create", "update"}, statefulset.name
+        seconds = int(timeouts["create"].removesuffix("s"))
+        assert seconds >= 1800 and timeouts["update"] == timeouts["create"], statefulset.name
+        assert statefulset.inputs["metadata"]["annotations"]["sks-mig.io/ready-timeout-seconds"] == str(seconds)

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import kubernetes_validate
 import pulumi
-import pulumi_kubernetes as k8s
 import pytest
 
 from components.vllm_service import VllmService, VllmServiceArgs
-from tools.checks import kubernetes_manifest as manifest
-from tools.mock_run import RegisteredResource, StackRun, is_secret
+from tests.component_run import (
+    ComponentRun,
+    Register,
+    assert_valid_kubernetes,
+    plain_strings,
+    run_component,
+    with_overrides,
+)
+from tools.mock_run import is_secret
 from tools.mock_run import reveal as unwrap
-
-Register = Callable[[Callable[[], object]], StackRun]
 
 HF_TOKEN = "hf_plain_token_3c9e"
 API_KEY = "sk_plain_key_77b1"
@@ -34,37 +35,12 @@ INSTANCE_POOL_ID = "5f8e0b1c-3f6a-4b7e-9d2a-6c1e8f0a4b3d"
 CLIENT_CIDR = "203.0.113.0/24"
 
 
-@dataclass
-class Deployment:
-    registrations: list[RegisteredResource]
-    outputs: dict[str, Any]
-
-    def of(self, typ: str) -> list[RegisteredResource]:
-        return [r for r in self.registrations if r.type == typ]
-
-    def one(self, typ: str, name: str) -> dict[str, Any]:
-        matches = [r for r in self.of(typ) if r.name == name]
-        assert len(matches) == 1, f"expected one {typ} named {name}, got {len(matches)}"
-        return matches[0].inputs
+class Deployment(ComponentRun):
+    workload = ("kubernetes:apps/v1:StatefulSet", "qwen")
 
     @property
     def statefulset(self) -> dict[str, Any]:
-        return self.one("kubernetes:apps/v1:StatefulSet", "qwen")
-
-    @property
-    def pod(self) -> dict[str, Any]:
-        spec: dict[str, Any] = self.statefulset["spec"]["template"]["spec"]
-        return spec
-
-    @property
-    def container(self) -> dict[str, Any]:
-        containers: list[dict[str, Any]] = self.pod["containers"]
-        assert len(containers) == 1
-        return containers[0]
-
-    @property
-    def kubernetes_objects(self) -> list[RegisteredResource]:
-        return [r for r in self.registrations if r.type.startswith("kubernetes:")]
+        return self.one(*self.workload)
 
 
 def typical_args(**overrides: Any) -> VllmServiceArgs:
@@ -99,39 +75,13 @@ def typical_args(**overrides: Any) -> VllmServiceArgs:
         "load_balancer_instance_pool_id": pulumi.Output.from_input(INSTANCE_POOL_ID),
         "load_balancer_source_cidrs": [CLIENT_CIDR],
     }
-    args.update(overrides)
-    for key in [k for k, v in args.items() if v is None]:
-        del args[key]
-    return args  # type: ignore[return-value]
+    return with_overrides(args, overrides)  # type: ignore[return-value]
 
 
 def deploy(register: Register, **overrides: Any) -> Deployment:
     """Register one VllmService named `qwen` through the shared recording mock engine."""
     names = ["service_name", "url", "served_model_name", "estimated_memory_gb"]
-
-    def program() -> None:
-        provider = k8s.Provider("cluster", kubeconfig="{}")
-        server = VllmService("qwen", typical_args(**overrides), pulumi.ResourceOptions(provider=provider))
-        for name in names:
-            pulumi.export(name, getattr(server, name))
-
-    run = register(program)
-    return Deployment(run.resources, {name: run.outputs[name].value for name in names})
-
-
-def plain_strings(value: Any) -> Iterator[str]:
-    """Every string outside a secret wrapper (keys included)."""
-    if is_secret(value):
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from plain_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from plain_strings(v)
-    elif isinstance(value, str):
-        yield value
+    return Deployment(*run_component(register, lambda opts: VllmService("qwen", typical_args(**overrides), opts), names))
 
 
 def flag(args: list[str], name: str) -> str:
@@ -406,13 +356,7 @@ def test_objects_have_fixed_names_and_use_the_cluster_provider(register: Registe
 
 @pytest.mark.parametrize("expose", ["ClusterIP", "LoadBalancer"])
 def test_every_object_validates_against_kubernetes_1_36(register: Register, expose: str) -> None:
-    deployment = deploy(register, expose=expose)
-    for registration in deployment.kubernetes_objects:
-        try:
-            kubernetes_validate.validate(manifest(registration), "1.36", strict=True)
-        except kubernetes_validate.ValidationError as error:
-            path = "/".join(str(p) for p in error.absolute_path)
-            pytest.fail(f"{registration.type} {registration.name}: {path}: {error.message}")
+    assert_valid_kubernetes(deploy(register, expose=expose).kubernetes_objects)
 
 
 def test_budget_formula_matches_a_large_model(register: Register) -> None:

@@ -1,6 +1,7 @@
 """The Exoscale API as the MIG nodepool provider uses it: one call's view of the official client
 (`exoscale.api.v2.Client`), with retries and backoff, bounded waits for asynchronous operations and
-nodepool states, and the nodepool read back as the resource's outputs.
+nodepool states, and the nodepool read back as the resource's outputs. The SKS add-on's provider
+(`components.sks_addons`) uses the same client, operation wait and pause.
 
 5xx answers, 429, connection errors and HTTP timeouts are retried with exponential backoff; 4xx
 answers fail at once with the API's message and the input at fault (`api_errors`). Every wait is
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from components.mig_nodepool import settings
 from components.mig_nodepool.api_errors import api_message, fault_hint, status_of
-from components.mig_nodepool.errors import MigNodepoolError, _NotFound, _Retryable
+from components.mig_nodepool.errors import MigNodepoolError, NotFound, _Retryable
 from components.mig_nodepool.settings import DEFAULT_TIMEOUT_SECONDS, ENV_KEY, ENV_SECRET, setting
 from components.mig_nodepool.spec import _Spec, int_if_integral, pool_name_of, strategy_of
 from components.mig_nodepool.states import SETTLING_STATES
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from exoscale.api.v2 import Client
 
 
-def _new_client(key: str, secret: str, endpoint: str) -> Client:
+def new_client(key: str, secret: str, endpoint: str) -> Client:
     from exoscale.api.v2 import Client
 
     client = Client(key, secret, url=endpoint)
@@ -36,6 +37,11 @@ def _new_client(key: str, secret: str, endpoint: str) -> Client:
     return client
 
 
+def nodepool_subject(nodepool_id: str | None) -> str:
+    """How messages name the nodepool an operation acts on."""
+    return f"nodepool {nodepool_id}" if nodepool_id else "the nodepool"
+
+
 def nodepool_named(cluster: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     """The nodepool called `name` in a get-sks-cluster answer, if there is one."""
     for nodepool in cluster.get("nodepools") or []:
@@ -44,7 +50,7 @@ def nodepool_named(cluster: Mapping[str, Any], name: str) -> dict[str, Any] | No
     return None
 
 
-class _Api:
+class Api:
     """One provider call's view of the API. Lives for one call; never stored or pickled."""
 
     def __init__(self, client: Client, endpoint: str, timeout_seconds: float) -> None:
@@ -54,7 +60,7 @@ class _Api:
         self.deadline = settings.monotonic() + timeout_seconds
 
     def __repr__(self) -> str:
-        return f"<_Api endpoint={self.endpoint}>"
+        return f"<Api endpoint={self.endpoint}>"
 
     def _left(self) -> float:
         return self.deadline - settings.monotonic()
@@ -84,7 +90,7 @@ class _Api:
         except ExoscaleAPIClientException as exc:
             status = status_of(exc)
             if status == 404:
-                raise _NotFound(f"{what}: not found (HTTP 404): {api_message(exc)!r}") from None
+                raise NotFound(f"{what}: not found (HTTP 404): {api_message(exc)!r}") from None
             if status == 429:
                 raise _Retryable(f"HTTP 429: {api_message(exc)!r}") from exc
             raise MigNodepoolError(
@@ -171,7 +177,7 @@ class _Api:
                     inputs,
                     {"id": spec.cluster_id, **kwargs},
                 )
-            except _NotFound:
+            except NotFound:
                 raise MigNodepoolError(f"{what}: cluster_id {spec.cluster_id!r} was not found") from None
             except _Retryable as exc:
                 last = str(exc)
@@ -193,7 +199,7 @@ class _Api:
         for ref in pool.get("instances") or []:
             try:
                 members.append(self.call(f"{what}: reading instance {ref.get('id')}", "get_instance", id=ref.get("id")))
-            except _NotFound:
+            except NotFound:
                 continue
         return members
 
@@ -236,35 +242,43 @@ class _Api:
         self,
         what: str,
         operation: Mapping[str, Any],
-        nodepool_id: str | None,
+        resource_id: str | None,
         advice: Callable[[str | None], str],
+        subject: Callable[[str | None], str] = nodepool_subject,
+        done: Callable[[], bool] | None = None,
     ) -> str | None:
-        """Poll an async operation until success; return the id of the resource it references."""
+        """Poll an async operation until success; return the id of the resource it references.
+
+        `subject` names what the operation acts on, from that id (in messages); `done`, if given,
+        is asked on every poll while the operation is pending and ends the wait when it answers
+        True (for an operation that may stay pending after its work is done)."""
         op_id = str(operation.get("id"))
         current: Mapping[str, Any] = operation
         while True:
             reference = current.get("reference") or {}
-            nodepool_id = str(reference["id"]) if reference.get("id") else nodepool_id
-            named = f"nodepool {nodepool_id}" if nodepool_id else "the nodepool"
+            resource_id = str(reference["id"]) if reference.get("id") else resource_id
+            named = subject(resource_id)
             state = current.get("state")
             if state == "success":
-                return nodepool_id
+                return resource_id
             if state in ("failure", "timeout"):
                 raise MigNodepoolError(
                     f"{what}: operation {op_id} on {named} ended in state {state!r} "
                     f"(reason: {current.get('reason', 'unknown')}, message: {current.get('message', '')!r}). "
-                    f"{advice(nodepool_id)}"
+                    f"{advice(resource_id)}"
                 )
             if state != "pending":
                 raise MigNodepoolError(
-                    f"{what}: operation {op_id} on {named} is in unexpected state {state!r}. {advice(nodepool_id)}"
+                    f"{what}: operation {op_id} on {named} is in unexpected state {state!r}. {advice(resource_id)}"
                 )
-            self._pause(what, f"operation {op_id} on {named}, still pending", advice(nodepool_id))
+            if done is not None and done():
+                return resource_id
+            self.pause(what, f"operation {op_id} on {named}, still pending", advice(resource_id))
             try:
                 current = self.call(f"{what}: polling operation {op_id}", "get_operation", id=op_id)
-            except _NotFound:
+            except NotFound:
                 raise MigNodepoolError(
-                    f"{what}: operation {op_id} on {named} vanished (HTTP 404). {advice(nodepool_id)}"
+                    f"{what}: operation {op_id} on {named} vanished (HTTP 404). {advice(resource_id)}"
                 ) from None
 
     def wait_settled(self, what: str, cluster_id: str, nodepool_id: str, advice: str) -> dict[str, Any]:
@@ -275,12 +289,12 @@ class _Api:
                 raise MigNodepoolError(f"{what}: nodepool {nodepool_id} disappeared. {advice}")
             if nodepool.get("state") not in SETTLING_STATES:
                 return nodepool
-            self._pause(what, f"nodepool {nodepool_id} to leave state {nodepool.get('state')!r}", advice)
+            self.pause(what, f"nodepool {nodepool_id} to leave state {nodepool.get('state')!r}", advice)
 
     def wait_gone(self, what: str, cluster_id: str, nodepool_id: str, advice: str) -> None:
         """Read the nodepool until the API answers 404 (bounded by the deadline)."""
         while (nodepool := self._read_nodepool(what, cluster_id, nodepool_id)) is not None:
-            self._pause(what, f"nodepool {nodepool_id} to disappear (state {nodepool.get('state')!r})", advice)
+            self.pause(what, f"nodepool {nodepool_id} to disappear (state {nodepool.get('state')!r})", advice)
 
     def _read_nodepool(self, what: str, cluster_id: str, nodepool_id: str) -> dict[str, Any] | None:
         """The nodepool as the API reports it, or None once it is gone (404)."""
@@ -291,11 +305,11 @@ class _Api:
                 id=cluster_id,
                 sks_nodepool_id=nodepool_id,
             )
-        except _NotFound:
+        except NotFound:
             return None
         return nodepool
 
-    def _pause(self, what: str, waiting_for: str, advice: str) -> None:
+    def pause(self, what: str, waiting_for: str, advice: str) -> None:
         """Sleep one poll interval before the next read, or fail once the deadline has passed."""
         left = self._left()
         if left <= 0:

@@ -1,11 +1,12 @@
-"""The MIG nodepool's exceptions: the one users see, and two the API client handles itself."""
+"""The MIG nodepool's exceptions: the one users see, the 404 its callers may expect (the SKS add-on's
+too), and the one the API client retries itself."""
 
 
 class MigNodepoolError(Exception):
     """A nodepool operation failed; the message says what, why, and which nodepool/input."""
 
 
-class _NotFound(MigNodepoolError):
+class NotFound(MigNodepoolError):
     """The API answered 404 (callers that expect it catch it; elsewhere it is a plain error)."""
 
 

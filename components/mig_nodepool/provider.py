@@ -25,7 +25,8 @@ host) to check, diff, create, read, update and delete an SKS nodepool with NVIDI
 Credentials never reach the serialized provider: they are read in `configure` (stack config
 `exoscale:key` / `exoscale:secret`, kept in a module-level weak map, not on the instance) or from
 `EXOSCALE_API_KEY` / `EXOSCALE_API_SECRET` at call time. `EXOSCALE_API_ENDPOINT` (full URL with
-`/v2`) overrides the zone's public endpoint `https://api-{zone}.exoscale.com/v2`.
+`/v2`) overrides the zone's public endpoint `https://api-{zone}.exoscale.com/v2`. The SKS add-on's
+provider does the same: both inherit it from `api_provider.ExoscaleApiProvider`.
 
 How the engine finds this class again: `pulumi.dynamic.Resource` pickles the provider instance
 with dill into the resource's `__provider` property (pulumi/dynamic/dynamic.py,
@@ -40,22 +41,19 @@ stay (Read and Delete unpickle the `__provider` recorded in the state's outputs)
 from __future__ import annotations
 
 import logging
-import os
-import weakref
 from typing import Any
 
 from pulumi import dynamic
 
 from components.mig_nodepool import notices, scaling
-from components.mig_nodepool.api_client import _Api, _new_client, nodepool_named
-from components.mig_nodepool.errors import MigNodepoolError, _NotFound
-from components.mig_nodepool.settings import CONFIG_KEY, CONFIG_SECRET, ENV_ENDPOINT, ENV_KEY, ENV_SECRET
+from components.mig_nodepool.api_client import Api, nodepool_named
+from components.mig_nodepool.api_provider import ExoscaleApiProvider
+from components.mig_nodepool.errors import MigNodepoolError, NotFound
 from components.mig_nodepool.spec import (
     CREATE_FIRST,
     INPUT_KEYS,
     REPLACE_KEYS,
     UPDATE_KWARGS,
-    ZONE_RE,
     _Spec,
     _validate,
     differs,
@@ -68,25 +66,10 @@ from components.mig_nodepool.states import FAILED_STATES, READY_STATE
 
 log = logging.getLogger(__name__)
 
-# Credentials from `configure`, keyed weakly by provider instance: never an attribute of the
-# instance, so they cannot end up in a pickle of it.
-_CONFIGURED: weakref.WeakKeyDictionary[MigNodepoolProvider, tuple[str, str]] = weakref.WeakKeyDictionary()
 
-
-class MigNodepoolProvider(dynamic.ResourceProvider):
-    """Dynamic provider for :class:`MigNodepool`. Holds no state: pickles to a class reference."""
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        pass
-
-    def configure(self, req: dynamic.ConfigureRequest) -> None:
-        key = req.config.get(CONFIG_KEY)
-        secret = req.config.get(CONFIG_SECRET)
-        if key and secret:
-            _CONFIGURED[self] = (str(key), str(secret))
+class MigNodepoolProvider(ExoscaleApiProvider):
+    """Dynamic provider for :class:`MigNodepool`. Holds no state: pickles to a class reference
+    (credentials, configure and the API of a call: `api_provider.ExoscaleApiProvider`)."""
 
     # -- check / diff: offline ----------------------------------------------------------------
 
@@ -120,7 +103,7 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
         name = spec.pool_name
         try:
             cluster = api.call(f"reading SKS {where}", "get_sks_cluster", id=spec.cluster_id)
-        except _NotFound:
+        except NotFound:
             raise MigNodepoolError(
                 f"creating nodepool {name!r}: cluster_id {spec.cluster_id!r} was not found in zone {spec.zone!r}"
             ) from None
@@ -179,7 +162,7 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
                 id=cluster_id,
                 sks_nodepool_id=id_,
             )
-        except _NotFound:
+        except NotFound:
             # Deleted outside Pulumi: an empty id drops the resource from the state.
             return dynamic.ReadResult("", {})
         if nodepool.get("state") in FAILED_STATES:
@@ -245,11 +228,11 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
     # -- helpers ------------------------------------------------------------------------------
 
     @staticmethod
-    def _delete(api: _Api, cluster_id: str, nodepool_id: str, advice: str) -> None:
+    def _delete(api: Api, cluster_id: str, nodepool_id: str, advice: str) -> None:
         what = f"deleting nodepool {nodepool_id} of cluster {cluster_id}"
         try:
             operation = api.call(what, "delete_sks_nodepool", id=cluster_id, sks_nodepool_id=nodepool_id)
-        except _NotFound:
+        except NotFound:
             operation = None  # already gone (or going): that is what we wanted; confirm below
         if operation is not None:
             api.wait_operation(what, operation, nodepool_id, lambda _np: advice)
@@ -266,27 +249,6 @@ class MigNodepoolProvider(dynamic.ResourceProvider):
             "It was deleted again, so nothing is left outside the Pulumi state; check the zone's GPU "
             "capacity and quota, then rerun `pulumi up`."
         )
-
-    def _api(self, zone: str, timeout_seconds: float) -> _Api:
-        key, secret = self._credentials()
-        endpoint = os.environ.get(ENV_ENDPOINT, "").strip().rstrip("/")
-        if not endpoint:
-            if not ZONE_RE.match(zone):
-                raise MigNodepoolError(f"zone {zone!r} is not an Exoscale zone name (e.g. de-fra-1)")
-            endpoint = f"https://api-{zone}.exoscale.com/v2"
-        return _Api(_new_client(key, secret, endpoint), endpoint, timeout_seconds)
-
-    def _credentials(self) -> tuple[str, str]:
-        configured = _CONFIGURED.get(self)
-        if configured is not None:
-            return configured
-        key, secret = os.environ.get(ENV_KEY, ""), os.environ.get(ENV_SECRET, "")
-        if not key or not secret:
-            raise MigNodepoolError(
-                "no Exoscale credentials: set the stack config exoscale:key and exoscale:secret "
-                f"(secret), or the environment variables {ENV_KEY} and {ENV_SECRET}"
-            )
-        return key, secret
 
 
 def _shrinks(old: Any, new: Any) -> bool:

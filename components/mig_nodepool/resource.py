@@ -10,7 +10,7 @@ from pulumi import dynamic
 
 import contract
 from components.mig_nodepool.provider import MigNodepoolProvider
-from components.mig_nodepool.spec import INPUT_KEYS, OUTPUT_KEYS, REQUIRED_KEYS, with_defaults
+from components.mig_nodepool.spec import INPUT_KEYS, OUTPUT_KEYS, REQUIRED_KEYS, check_arg_names, with_defaults
 
 
 class MigNodepoolArgs(TypedDict):
@@ -71,12 +71,7 @@ class MigNodepool(dynamic.Resource, module=contract.MIG_NODEPOOL_MODULE, name=co
         args: MigNodepoolArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        unknown = sorted(set(args) - set(INPUT_KEYS))
-        if unknown:
-            raise TypeError(f"MigNodepool {resource_name!r}: unknown argument(s) {', '.join(unknown)}")
-        missing = [key for key in REQUIRED_KEYS if args.get(key) is None]
-        if missing:
-            raise TypeError(f"MigNodepool {resource_name!r}: missing argument(s) {', '.join(missing)}")
+        check_arg_names("MigNodepool", resource_name, args, INPUT_KEYS, REQUIRED_KEYS)
         props: dict[str, Any] = with_defaults({key: args.get(key) for key in INPUT_KEYS})
         for key in OUTPUT_KEYS:
             props[key] = None

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from components.mig_nodepool import notices
-from components.mig_nodepool.api_client import _Api
+from components.mig_nodepool.api_client import Api
 from components.mig_nodepool.errors import MigNodepoolError
 from components.mig_nodepool.spec import _Spec
 from components.mig_nodepool.states import READY_STATE
@@ -44,7 +44,7 @@ def eviction_order(members: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
     return sorted(members, key=key)
 
 
-def resize(api: _Api, spec: _Spec, nodepool_id: str, nodepool: Mapping[str, Any], advice: str) -> None:
+def resize(api: Api, spec: _Spec, nodepool_id: str, nodepool: Mapping[str, Any], advice: str) -> None:
     """Bring the nodepool from the size the API reports to `spec.size`."""
     size = int(nodepool.get("size") or 0)
     target = spec.size

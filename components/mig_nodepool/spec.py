@@ -17,7 +17,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -211,12 +211,25 @@ def pool_name_of(props: Mapping[str, Any]) -> str:
     return f"{name}-{digest[:NAME_SUFFIX_LENGTH]}"
 
 
-def timeout_of(props: Mapping[str, Any]) -> float:
-    """The timeout_seconds of recorded properties, or the default when it is missing or bad."""
+def timeout_of(props: Mapping[str, Any], default: float = DEFAULT_TIMEOUT_SECONDS) -> float:
+    """The timeout_seconds of recorded properties, or `default` when it is missing or not a
+    positive number."""
     value = props.get("timeout_seconds")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
-    return float(DEFAULT_TIMEOUT_SECONDS)
+    return float(default)
+
+
+def check_arg_names(
+    kind: str, resource_name: str, args: Mapping[str, Any], input_keys: Sequence[str], required_keys: Sequence[str]
+) -> None:
+    """Refuse a resource's arguments that it does not take or that are missing, naming them."""
+    unknown = sorted(set(args) - set(input_keys))
+    if unknown:
+        raise TypeError(f"{kind} {resource_name!r}: unknown argument(s) {', '.join(unknown)}")
+    missing = [key for key in required_keys if args.get(key) is None]
+    if missing:
+        raise TypeError(f"{kind} {resource_name!r}: missing argument(s) {', '.join(missing)}")
 
 
 def int_if_integral(value: Any) -> Any:
@@ -246,7 +259,7 @@ def _validate(props: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"{props['zone']!r} is not an Exoscale zone name such as 'de-fra-1'",
             )
         )
-    if known("cluster_id") and not _is_uuid(props["cluster_id"]):
+    if known("cluster_id") and not is_uuid(props["cluster_id"]):
         problems.append(("cluster_id", f"{props['cluster_id']!r} is not a cluster UUID"))
     if known("name"):
         name = props["name"]
@@ -332,7 +345,7 @@ def _validate(props: Mapping[str, Any]) -> list[tuple[str, str]]:
         if not isinstance(ids, (list, tuple)):
             problems.append((key, f"{ids!r} must be a list of UUIDs"))
             continue
-        bad = [i for i in ids if not _is_uuid(i)]
+        bad = [i for i in ids if not is_uuid(i)]
         if bad:
             problems.append((key, f"not UUIDs: {', '.join(map(repr, bad))}"))
         if len(set(map(str, ids))) != len(ids):
@@ -425,7 +438,8 @@ def _contains_unknown(value: Any) -> bool:
     return False
 
 
-def _is_uuid(value: Any) -> bool:
+def is_uuid(value: Any) -> bool:
+    """Whether `value` is a UUID string (the API's ids)."""
     if not isinstance(value, str):
         return False
     try:

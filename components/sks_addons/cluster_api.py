@@ -1,9 +1,10 @@
 """An SKS cluster's add-ons through the Exoscale API: read the cluster, wait until it is quiet,
 PUT a new add-on set and wait until it applies, every wait bounded by the resource's timeout.
 
-It drives the MIG nodepool's API client (`components.mig_nodepool.api_client._Api`: retries 5xx,
-429 and connection errors with backoff; 4xx fails at once quoting the API). A PUT of the whole
-add-on set is idempotent, so retrying it is safe.
+It drives the MIG nodepool's API client (`components.mig_nodepool.api_client.Api`: retries 5xx,
+429 and connection errors with backoff; 4xx fails at once quoting the API; its operation wait and
+pause, bounded by the deadline). A PUT of the whole add-on set is idempotent, so retrying it is
+safe. The client raises `MigNodepoolError`; the provider reports it as `SksAddonError`.
 
 How the update is waited for follows terraform-provider-exoscale (v0.66.0,
 exoscale/resource_exoscale_sks_cluster.go, `resourceSKSClusterUpdate`): the operation is awaited,
@@ -18,11 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.mig_nodepool import settings
-from components.mig_nodepool.api_client import _Api
-from components.mig_nodepool.errors import _NotFound
-from components.mig_nodepool.settings import setting
-from components.mig_nodepool.spec import int_if_integral
+from components.mig_nodepool.api_client import Api
+from components.mig_nodepool.errors import NotFound
 from components.sks_addons.errors import SksAddonError
 from components.sks_addons.spec import CLUSTER_FAILED, CLUSTER_SETTLING
 
@@ -32,22 +30,22 @@ def addons_of(cluster: Mapping[str, Any]) -> list[str]:
     return [str(addon) for addon in cluster.get("addons") or []]
 
 
-def read_cluster(api: _Api, what: str, cluster_id: str) -> dict[str, Any] | None:
+def read_cluster(api: Api, what: str, cluster_id: str) -> dict[str, Any] | None:
     """The cluster (get-sks-cluster), or None once the API answers 404."""
     try:
         cluster: dict[str, Any] = api.call(
             f"{what}: reading SKS cluster {cluster_id}", "get_sks_cluster", id=cluster_id
         )
-    except _NotFound:
+    except NotFound:
         return None
     return cluster
 
 
-def wait_quiet(api: _Api, what: str, cluster_id: str, cluster: dict[str, Any], advice: str) -> dict[str, Any]:
+def wait_quiet(api: Api, what: str, cluster_id: str, cluster: dict[str, Any], advice: str) -> dict[str, Any]:
     """Wait while the cluster is in a transitional state (creating, updating, upgrading, ...), so a
     PUT does not meet another operation; fail if it is in `error` or disappears."""
     while (state := cluster.get("state")) in CLUSTER_SETTLING:
-        _pause(api, what, f"SKS cluster {cluster_id} to leave state {state!r}", advice)
+        api.pause(what, f"SKS cluster {cluster_id} to leave state {state!r}", advice)
         found = read_cluster(api, what, cluster_id)
         if found is None:
             raise SksAddonError(f"{what}: SKS cluster {cluster_id} disappeared (HTTP 404)")
@@ -61,7 +59,7 @@ def wait_quiet(api: _Api, what: str, cluster_id: str, cluster: dict[str, Any], a
 
 
 def put_addons(
-    api: _Api, what: str, cluster_id: str, addons: list[str], addon: str, advice: str
+    api: Api, what: str, cluster_id: str, addons: list[str], addon: str, advice: str
 ) -> dict[str, Any] | None:
     """PUT the cluster's whole add-on set and wait until it applies; the cluster as it then reads,
     or None if it disappeared meanwhile (404)."""
@@ -70,47 +68,32 @@ def put_addons(
         operation: Mapping[str, Any] = api.call(
             what, "update_sks_cluster", inputs={"addons": list(addons)}, id=cluster_id, addons=list(addons)
         )
-    except _NotFound:
+    except NotFound:
         return None
-    op_id = str(operation.get("id"))
-    seen_updating = False
-    while True:
-        state = operation.get("state")
-        if state == "success":
-            break
-        if state in ("failure", "timeout"):
-            raise SksAddonError(
-                f"{what}: operation {op_id} on SKS cluster {cluster_id} ended in state {state!r} "
-                f"(reason: {operation.get('reason', 'unknown')}, message: {operation.get('message', '')!r}). {advice}"
-            )
-        if state != "pending":
-            raise SksAddonError(
-                f"{what}: operation {op_id} on SKS cluster {cluster_id} is in state {state!r}. {advice}"
-            )
+    seen_updating = gone = False
+
+    def applied() -> bool:
+        """Whether the cluster shows the update done while the operation is still pending (see
+        the module docstring), or is gone."""
+        nonlocal seen_updating, gone
         cluster = read_cluster(api, what, cluster_id)
         if cluster is None:
-            return None
+            gone = True
+            return True
         if cluster.get("state") == "updating":
             seen_updating = True
-        elif seen_updating and (addon in addons_of(cluster)) == wanted:
-            break  # the operation may stay pending forever (see the module docstring)
-        _pause(api, what, f"operation {op_id} on SKS cluster {cluster_id}, still pending", advice)
-        try:
-            operation = api.call(f"{what}: polling operation {op_id}", "get_operation", id=op_id)
-        except _NotFound:
-            raise SksAddonError(
-                f"{what}: operation {op_id} on SKS cluster {cluster_id} vanished (HTTP 404). {advice}"
-            ) from None
+            return False
+        return seen_updating and (addon in addons_of(cluster)) == wanted
+
+    api.wait_operation(
+        what,
+        operation,
+        cluster_id,
+        lambda _id: advice,
+        subject=lambda _id: f"SKS cluster {cluster_id}",
+        done=applied,
+    )
+    if gone:
+        return None
     cluster = read_cluster(api, what, cluster_id)
     return None if cluster is None else wait_quiet(api, what, cluster_id, cluster, advice)
-
-
-def _pause(api: _Api, what: str, waiting_for: str, advice: str) -> None:
-    """Sleep one poll interval, or fail once the resource's timeout has passed."""
-    left = api.deadline - settings.monotonic()
-    if left <= 0:
-        raise SksAddonError(
-            f"{what}: timed out after {int_if_integral(api.timeout_seconds)}s (timeout_seconds) "
-            f"waiting for {waiting_for}. {advice}"
-        )
-    settings.sleep(min(setting("SKS_MIG_POLL_INTERVAL", settings.POLL_INTERVAL_SECONDS), left))

@@ -15,29 +15,27 @@ host) to check, diff, create, read, update and delete "add-on X is enabled on cl
 * `delete` PUTs the cluster's add-ons minus this one and waits; a cluster already gone (404) or
   being deleted, or an add-on already absent, needs no request.
 
-Credentials never reach the serialized provider, exactly as for the MIG nodepool's provider:
-`configure` keeps the stack config's `exoscale:key` / `exoscale:secret` in a module-level weak map
-(not on the instance); otherwise `EXOSCALE_API_KEY` / `EXOSCALE_API_SECRET` are read at call time.
-`EXOSCALE_API_ENDPOINT` overrides the zone's endpoint `https://api-{zone}.exoscale.com/v2`. The
-instance has no state, so its dill pickle is a reference to this class by module and name; importing
-this module has no side effects (the dynamic provider host imports it to unpickle the provider).
+Credentials never reach the serialized provider, exactly as for the MIG nodepool's provider (both
+inherit `components.mig_nodepool.api_provider.ExoscaleApiProvider`): `configure` keeps the stack
+config's `exoscale:key` / `exoscale:secret` in a module-level weak map (not on the instance);
+otherwise `EXOSCALE_API_KEY` / `EXOSCALE_API_SECRET` are read at call time. `EXOSCALE_API_ENDPOINT`
+overrides the zone's endpoint `https://api-{zone}.exoscale.com/v2`. The instance has no state, so
+its dill pickle is a reference to this class by module and name; importing this module has no side
+effects (the dynamic provider host imports it to unpickle the provider).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi import dynamic
 
 from components.mig_nodepool import notices
-from components.mig_nodepool.api_client import _Api, _new_client
+from components.mig_nodepool.api_provider import ExoscaleApiProvider
 from components.mig_nodepool.errors import MigNodepoolError
-from components.mig_nodepool.settings import CONFIG_KEY, CONFIG_SECRET, ENV_ENDPOINT, ENV_KEY, ENV_SECRET
-from components.mig_nodepool.spec import ZONE_RE, int_if_integral
+from components.mig_nodepool.spec import int_if_integral
 from components.sks_addons.cluster_api import addons_of, put_addons, read_cluster, wait_quiet
 from components.sks_addons.errors import SksAddonError
 from components.sks_addons.spec import (
@@ -50,30 +48,15 @@ from components.sks_addons.spec import (
     with_defaults,
 )
 
-# Credentials from `configure`, keyed weakly by provider instance: never an attribute of the
-# instance, so they cannot end up in a pickle of it.
-_CONFIGURED: weakref.WeakKeyDictionary[SksAddonProvider, tuple[str, str]] = weakref.WeakKeyDictionary()
-
 
 def addon_id(cluster_id: str, addon: str) -> str:
     """The resource id: one add-on on one cluster."""
     return f"{cluster_id}/{addon}"
 
 
-class SksAddonProvider(dynamic.ResourceProvider):
-    """Dynamic provider for :class:`SksAddon`. Holds no state: pickles to a class reference."""
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        pass
-
-    def configure(self, req: dynamic.ConfigureRequest) -> None:
-        key = req.config.get(CONFIG_KEY)
-        secret = req.config.get(CONFIG_SECRET)
-        if key and secret:
-            _CONFIGURED[self] = (str(key), str(secret))
+class SksAddonProvider(ExoscaleApiProvider):
+    """Dynamic provider for :class:`SksAddon`. Holds no state: pickles to a class reference
+    (credentials, configure and the API of a call: the MIG nodepool's `ExoscaleApiProvider`)."""
 
     # -- check / diff: offline ----------------------------------------------------------------
 
@@ -169,27 +152,6 @@ class SksAddonProvider(dynamic.ResourceProvider):
                 )
         return _outputs(props, cluster)
 
-    def _api(self, zone: str, timeout_seconds: float) -> _Api:
-        key, secret = self._credentials()
-        endpoint = os.environ.get(ENV_ENDPOINT, "").strip().rstrip("/")
-        if not endpoint:
-            if not ZONE_RE.match(zone):
-                raise SksAddonError(f"zone {zone!r} is not an Exoscale zone name (e.g. de-fra-1)")
-            endpoint = f"https://api-{zone}.exoscale.com/v2"
-        return _Api(_new_client(key, secret, endpoint), endpoint, timeout_seconds)
-
-    def _credentials(self) -> tuple[str, str]:
-        configured = _CONFIGURED.get(self)
-        if configured is not None:
-            return configured
-        key, secret = os.environ.get(ENV_KEY, ""), os.environ.get(ENV_SECRET, "")
-        if not key or not secret:
-            raise SksAddonError(
-                "no Exoscale credentials: set the stack config exoscale:key and exoscale:secret "
-                f"(secret), or the environment variables {ENV_KEY} and {ENV_SECRET}"
-            )
-        return key, secret
-
 
 def _outputs(props: Mapping[str, Any], cluster: Mapping[str, Any]) -> dict[str, Any]:
     addons = addons_of(cluster)
@@ -205,8 +167,8 @@ def _outputs(props: Mapping[str, Any], cluster: Mapping[str, Any]) -> dict[str, 
 
 @contextlib.contextmanager
 def _as_addon_error() -> Iterator[None]:
-    """The API client's errors (which already name the call, the cluster id and quote the API)
-    as this resource's own error type."""
+    """The API client's errors (which already name the call, the cluster id and quote the API),
+    and the shared provider's (credentials, zone), as this resource's own error type."""
     try:
         yield
     except MigNodepoolError as exc:

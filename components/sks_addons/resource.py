@@ -7,6 +7,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 from pulumi import dynamic
 
+from components.mig_nodepool.spec import check_arg_names
 from components.sks_addons.provider import SksAddonProvider
 from components.sks_addons.spec import (
     INPUT_KEYS,
@@ -48,12 +49,7 @@ class SksAddon(dynamic.Resource, module=SKS_ADDON_MODULE, name=SKS_ADDON_NAME):
     """All the cluster's add-ons, as last read."""
 
     def __init__(self, resource_name: str, args: SksAddonArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        unknown = sorted(set(args) - set(INPUT_KEYS))
-        if unknown:
-            raise TypeError(f"SksAddon {resource_name!r}: unknown argument(s) {', '.join(unknown)}")
-        missing = [key for key in REQUIRED_KEYS if args.get(key) is None]
-        if missing:
-            raise TypeError(f"SksAddon {resource_name!r}: missing argument(s) {', '.join(missing)}")
+        check_arg_names("SksAddon", resource_name, args, INPUT_KEYS, REQUIRED_KEYS)
         addon = args["addon"]
         if isinstance(addon, str) and addon not in api_addons():
             raise ValueError(

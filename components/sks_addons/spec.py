@@ -5,7 +5,6 @@ offline validation `check` runs.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -13,7 +12,8 @@ from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
 import contract
-from components.mig_nodepool.spec import ZONE_RE, int_if_integral
+from components.mig_nodepool.spec import ZONE_RE, int_if_integral, is_uuid
+from components.mig_nodepool.spec import timeout_of as recorded_timeout
 from config.mig_catalogue import openapi_document
 
 # The type token crosses into the plan, the mock engine and the tests: contract.py holds it.
@@ -73,10 +73,7 @@ def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def timeout_of(props: Mapping[str, Any]) -> float:
     """The recorded timeout_seconds, or the default when it is missing or not a positive number."""
-    value = props.get("timeout_seconds")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return float(DEFAULT_TIMEOUT_SECONDS)
+    return recorded_timeout(props, DEFAULT_TIMEOUT_SECONDS)
 
 
 def is_unknown(value: Any) -> bool:
@@ -101,7 +98,7 @@ def problems(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     zone, cluster_id, addon = props["zone"], props["cluster_id"], props["addon"]
     if not is_unknown(zone) and not (isinstance(zone, str) and ZONE_RE.match(zone)):
         found.append(("zone", f"{zone!r} is not an Exoscale zone name such as 'de-fra-1'"))
-    if not is_unknown(cluster_id) and not _is_uuid(cluster_id):
+    if not is_unknown(cluster_id) and not is_uuid(cluster_id):
         found.append(("cluster_id", f"{cluster_id!r} is not a cluster UUID"))
     if not is_unknown(addon) and addon not in api_addons():
         found.append(("addon", f"{addon!r} is not an SKS add-on; the API knows {', '.join(api_addons())}"))
@@ -112,12 +109,3 @@ def problems(props: Mapping[str, Any]) -> list[tuple[str, str]]:
         found.append(("timeout_seconds", f"{timeout!r} must be a positive number of seconds"))
     return found
 
-
-def _is_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
