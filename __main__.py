@@ -4,6 +4,7 @@ and wires the components, top to bottom as in the README's diagram:
 config -> SksCluster -> GPU nodes (MigGpuNodepool or KarpenterGpuPool) -> VllmService x models ->
 ModelRouter -> outputs."""
 
+import math
 from pathlib import Path
 
 import pulumi
@@ -32,7 +33,10 @@ def read_config() -> StackConfig:
 
 
 stack = read_config()
-production = pulumi.ResourceOptions(protect=stack.environment == "prod")
+# Production protects exactly the cluster and the GPU pool (each component protects only that
+# child): a `protect` in the components' opts would reach every child, the kubeconfig among them,
+# whose scheduled renewal is a replacement that protection refuses.
+production = stack.environment == "prod"
 hf_token = pulumi.Output.secret(stack.hf_token.get_secret_value()) if stack.hf_token else None
 api_key = pulumi.Output.secret(stack.api_key.get_secret_value()) if stack.api_key else None
 pool = stack.gpu_nodepool
@@ -49,12 +53,13 @@ cluster_args: SksClusterArgs = {
     "load_balancer_health_checks": stack.load_balanced,
     "karpenter": stack.karpenter,
     "labels": {"environment": stack.environment, "app.kubernetes.io/managed-by": "sks-mig"},
+    "protect": production,
 }
 if stack.cluster.kubernetes_version:
     cluster_args["kubernetes_version"] = stack.cluster.kubernetes_version
 if pool.anti_affinity:
     cluster_args["gpu_anti_affinity_group_name"] = gpu_anti_affinity_group_name(stack.cluster.name, pool.name)
-cluster = SksCluster(stack.cluster.name, cluster_args, opts=production)
+cluster = SksCluster(stack.cluster.name, cluster_args)
 
 # -- the GPU nodes, their GPUs cut into MIG slices: a fixed nodepool, or Karpenter on demand ------
 gpu: MigGpuNodepool | KarpenterGpuPool
@@ -70,6 +75,7 @@ if stack.karpenter:
         "consolidate_after": pool.consolidate_after,
         "expire_after": pool.expire_after,
         "node_overlay": pool.node_overlay,
+        "protect": production,
     }
     if pool.anti_affinity:
         karpenter_args["anti_affinity_group_id"] = cluster.gpu_anti_affinity_group_id
@@ -77,9 +83,7 @@ if stack.karpenter:
         pool.name,
         karpenter_args,
         # Its custom resources exist once the cluster's Karpenter add-on has installed their CRDs.
-        opts=pulumi.ResourceOptions.merge(
-            production, pulumi.ResourceOptions(provider=cluster.provider, depends_on=[cluster.karpenter_ready])
-        ),
+        opts=pulumi.ResourceOptions(provider=cluster.provider, depends_on=[cluster.karpenter_ready]),
     )
     gpu_pool_id = gpu.node_pool_name
 else:
@@ -93,10 +97,11 @@ else:
         "disk_size": pool.disk_size,
         "gpus_per_node": stack.gpus_per_node,
         "replace_strategy": pool.replace_strategy,
+        "protect": production,
     }
     if pool.anti_affinity:
         nodepool_args["anti_affinity_group_id"] = cluster.gpu_anti_affinity_group_id
-    gpu = MigGpuNodepool(pool.name, nodepool_args, opts=production)
+    gpu = MigGpuNodepool(pool.name, nodepool_args)
     gpu_pool_id = gpu.nodepool_id
 
 # -- one vLLM server per model, each replica on one slice ----------------------------------------
@@ -128,11 +133,9 @@ def server_args(index: int, server: ModelServerConfig) -> VllmServiceArgs:
         "dtype": server.dtype,
         "image": server.image,
         "extra_args": list(server.extra_args),
-        # Values set as secrets (`secure:` inside models[].env) stay secrets in the pod spec.
-        "env": {
-            name: pulumi.Output.secret(value) if name in secret_env else value
-            for name, value in server.env.items()
-        },
+        # Values set as secrets (`secure:` inside models[].env) go to the server's Secret and reach
+        # the pods from it; the others stay in the pod spec.
+        "env": {name: value for name, value in server.env.items() if name not in secret_env},
         "cache_size": server.cache_size,
         "expose": server.expose,
         "allowed_namespaces": list(server.allowed_namespaces),
@@ -146,11 +149,18 @@ def server_args(index: int, server: ModelServerConfig) -> VllmServiceArgs:
             else await_timeout_seconds(fit.weights_gb, replicas=server.replicas)
         ),
         "mig_profile": gpu.mig_profile,
-        "slice_memory_gb": gpu.memory_per_slice_gb,
+        # What the memory fit allowed for: the memory vLLM sees in the slice (usable, not the
+        # profile's name's figure), rounded down, so the policy pack's model-fits-slice compares
+        # the estimate with the same budget. The capacity output keeps the nominal size.
+        "slice_memory_gb": math.floor(stack.mig_profile.usable_memory_gb * 100) / 100,
         "resource_name": gpu.resource_name,
         "node_selector": gpu.node_selector,
         "tolerations": gpu.tolerations,
     }
+    if secret_env:
+        args["secret_env"] = {
+            name: pulumi.Output.secret(value) for name, value in server.env.items() if name in secret_env
+        }
     if hf_token is not None:
         args["hf_token"] = hf_token
     if api_key is not None:

@@ -38,6 +38,9 @@ MODEL_SERVER = "model-server"
 MODEL_ROUTER = "model-router"
 ANNOTATION_CONFIG_SHA256 = f"{LABEL_PREFIX}/config-sha256"
 """On the router's pods: its config's hash, so a config change rolls them."""
+ANNOTATION_SECRETS_FINGERPRINT = f"{LABEL_PREFIX}/secrets-fingerprint"
+"""On the model servers' and the router's pods: a fingerprint (scrypt) of the secrets they read at
+start (the API key, secret environment), so a new value rolls them (components/secret_fingerprint.py)."""
 
 # Only pods that tolerate this taint (the model servers) are scheduled on the GPU nodes.
 GPU_TAINT_KEY = "nvidia.com/gpu"

@@ -27,6 +27,9 @@ class MigGpuNodepoolArgs(TypedDict):
     """GPUs per instance, where the catalogue does not know the instance size."""
     replace_strategy: NotRequired[str]
     """deleteFirst (default) or createFirst: how a MIG profile or instance type change replaces the pool."""
+    protect: NotRequired[bool]
+    """Protect the nodepool (the MigNodepool resource) from deletion and replacement (production):
+    deleting it deletes every GPU node and the model servers on them."""
 
 
 class MigGpuNodepool(pulumi.ComponentResource):
@@ -75,7 +78,8 @@ class MigGpuNodepool(pulumi.ComponentResource):
                 "timeout_seconds": 1800,
                 "replace_strategy": args.get("replace_strategy", "deleteFirst"),
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            # None when unset, so a `protect` in the component's opts still reaches it.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.get("protect") or None),
         )
 
         self.nodepool_id = nodepool.id

@@ -62,6 +62,9 @@ class KarpenterGpuPoolArgs(TypedDict):
     """Node lifetime (default 720h, Karpenter's)."""
     node_overlay: NotRequired[bool]
     """Tell Karpenter (NodeOverlay, feature-gated) that a node holds its MIG slices, not its GPUs."""
+    protect: NotRequired[bool]
+    """Protect the NodePool from deletion and replacement (production): deleting it makes Karpenter
+    remove every GPU node it started, and the model servers on them."""
 
 
 class KarpenterGpuPool(pulumi.ComponentResource):
@@ -118,7 +121,7 @@ class KarpenterGpuPool(pulumi.ComponentResource):
             kind=NODE_POOL_KIND,
             metadata={"name": name, "annotations": {contract.ANNOTATION_MAX_NODES: str(max_nodes)}},
             spec=node_pool_spec(placement, name, max_nodes=max_nodes, node_overlay=overlay, **settings),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=ahead),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=ahead, protect=args.get("protect") or None),
         )
 
         # The names, once the objects exist.

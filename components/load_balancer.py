@@ -11,6 +11,10 @@ import pulumi_kubernetes as k8s
 
 EXPOSE_CHOICES = ("ClusterIP", "LoadBalancer")
 
+# pulumi-kubernetes waits for a Service to be ready on create and update unless this annotation is
+# "true" (provider/pkg/metadata/overrides.go, SkipAwaitLogic; await/awaiters.go, coreV1Service).
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+
 # The Exoscale cloud controller manager's Service annotations (exoscale-cloud-controller-manager,
 # exoscale/loadbalancer.go and docs/service-loadbalancer.md).
 _CCM = "service.beta.kubernetes.io/exoscale-loadbalancer-"
@@ -66,10 +70,19 @@ def client_service(
     expose: str,
     instance_pool_id: Any,
     opts: pulumi.ResourceOptions,
+    *,
+    pods_awaited_elsewhere: bool = False,
 ) -> k8s.core.v1.Service:
     """The Service clients call, `port` to the pods' port named http: of type `expose`. A
     LoadBalancer forwards to `instance_pool_id`, keeps the client's address and sends clients only
     to nodes that run a pod of it.
+
+    pods_awaited_elsewhere: the workload's own await already waits for its pods to be ready (a
+    StatefulSet's). A ClusterIP Service then skips pulumi-kubernetes' Service await, which waits
+    until no selected pod is unready (provider/pkg/await/service.go, checkAndLogStatus): a pod that
+    has an address but is still downloading or loading its model would hold it until its timeout
+    (10 minutes unless `opts` set customTimeouts). A LoadBalancer keeps the await: it is what waits
+    for the load balancer's address.
 
     Local: the node does not SNAT, so the pod sees the client's own address, the one the
     NetworkPolicy admits (with Cluster, Calico would see a node address and Cilium the remote-node
@@ -80,18 +93,24 @@ def client_service(
     The CCM's default TCP check would pass on every node and send clients to nodes that drop them.
     """
     service_metadata = metadata.copy()
+    given: Any = metadata.get("annotations") or {}  # the callers pass a plain dict, if any
+    annotations: dict[str, Any] = dict(given)
     spec: k8s.core.v1.ServiceSpecArgsDict = {
         "type": expose,
         "selector": selector,
         "ports": [{"name": "http", "port": port, "target_port": "http", "protocol": "TCP"}],
     }
     if expose == "LoadBalancer":
-        service_metadata["annotations"] = {
+        annotations.update({
             LB_INSTANCE_POOL_ANNOTATION: instance_pool_id,
             LB_HEALTHCHECK_MODE_ANNOTATION: "http",
             LB_HEALTHCHECK_URI_ANNOTATION: "/healthz",
-        }
+        })
         spec["external_traffic_policy"] = "Local"
+    elif pods_awaited_elsewhere:
+        annotations[SKIP_AWAIT_ANNOTATION] = "true"
+    if annotations:
+        service_metadata["annotations"] = annotations
     return k8s.core.v1.Service(name, metadata=service_metadata, spec=spec, opts=opts)
 
 

@@ -24,6 +24,7 @@ import yaml
 
 import contract
 from components import load_balancer, vllm_service
+from components.secret_fingerprint import fingerprint
 
 # LiteLLM's default port; metrics on their own port, which no Service carries.
 PORT = 4000
@@ -115,23 +116,36 @@ def router_selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, contract.COMPONENT_LABEL: contract.MODEL_ROUTER}
 
 
-def render_config(backends: Sequence[Backend], aliases: Mapping[str, str], *, api_key: bool) -> str:
-    """The proxy's config.yaml: every replica of every server as a deployment of its served name,
-    the aliases, the retry policy and, with an API key, the key check. Refuses what would route
-    wrongly: a served name twice, an alias that hides a served name or points at none."""
-    served = [backend.served_model_name for backend in backends]
+def routing_problem(served: Sequence[str], aliases: Mapping[str, str]) -> str | None:
+    """What would route wrongly, or None: a served name twice, an alias that hides a served name
+    or points at none."""
     for name in served:
         if served.count(name) > 1:
-            raise ValueError(f"two model servers serve {name!r}; behind one router each needs its own name")
+            return f"backends: two model servers serve {name!r}; behind one router each needs its own name"
     for alias, target in aliases.items():
         if alias in served:
-            raise ValueError(f"alias {alias!r} is already a served model name")
+            return f"aliases: alias {alias!r} is already a served model name; choose another alias"
         if target not in served:
-            raise ValueError(f"alias {alias!r} points at {target!r}, which no server serves; served: {', '.join(served)}")
+            return f"aliases: alias {alias!r} points at {target!r}, which no server serves; served: {', '.join(served)}"
+    return None
+
+
+def render_config(
+    backends: Sequence[Backend], aliases: Mapping[str, str], *, api_key: bool, who: str = "ModelRouter"
+) -> str:
+    """The proxy's config.yaml: every replica of every server as a deployment of its served name,
+    the aliases, the retry policy and, with an API key, the key check. Refuses what would route
+    wrongly (`routing_problem`, or a server without a URL) with a pulumi.RunError that `who` (the
+    component and its name) starts: it runs inside an apply when the names are outputs."""
+    problem = routing_problem([backend.served_model_name for backend in backends], aliases)
+    if problem is not None:
+        raise pulumi.RunError(f"{who}: {problem}")
     model_list: list[dict[str, Any]] = []
     for backend in backends:
         if not backend.urls:
-            raise ValueError(f"model {backend.served_model_name!r} has no URL to send requests to")
+            raise pulumi.RunError(
+                f"{who}: backends: model {backend.served_model_name!r} has no URL to send requests to"
+            )
         for url in backend.urls:
             params: dict[str, Any] = {
                 # hosted_vllm: LiteLLM's provider for vLLM's OpenAI-compatible server; it sends the
@@ -227,7 +241,7 @@ class ModelRouter(pulumi.ComponentResource):
         ]
         aliases = dict(args["aliases"])
         rendered = pulumi.Output.all(*backends).apply(
-            lambda resolved: render_config(list(resolved), aliases, api_key=api_key is not None)
+            lambda resolved: render_config(list(resolved), aliases, api_key=api_key is not None, who=f"ModelRouter {name}")
         )
         data: dict[str, pulumi.Input[str]] = {CONFIG_FILE: rendered}
         if api_key is not None:
@@ -249,10 +263,20 @@ class ModelRouter(pulumi.ComponentResource):
             key_secret = secret.metadata.apply(lambda m: str(m.name))
 
         # A changed config must restart the proxy (it reads config.yaml once): its hash is in the
-        # pod template, so a change rolls the Deployment.
+        # pod template, so a change rolls the Deployment. So must a changed API key (read from the
+        # environment at start): its fingerprint is there too.
         checksum = pulumi.Output.all(*data.values()).apply(
             lambda texts: hashlib.sha256("\0".join(str(t) for t in texts).encode()).hexdigest()
         )
+        pod_annotations: dict[str, pulumi.Input[str]] = {
+            contract.ANNOTATION_CONFIG_SHA256: checksum,
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(METRICS_PORT),
+            "prometheus.io/path": "/metrics/",
+            "kubectl.kubernetes.io/default-container": "router",
+        }
+        if api_key is not None:
+            pod_annotations[contract.ANNOTATION_SECRETS_FINGERPRINT] = fingerprint({BACKEND_KEY_ENV: api_key})
         config_name = config_map.metadata.apply(lambda m: str(m.name))
         k8s.apps.v1.Deployment(
             name,
@@ -263,26 +287,24 @@ class ModelRouter(pulumi.ComponentResource):
                 # A new pod is ready before an old one goes: the endpoint never drops to zero.
                 "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
                 "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {
-                            contract.ANNOTATION_CONFIG_SHA256: checksum,
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(METRICS_PORT),
-                            "prometheus.io/path": "/metrics/",
-                            "kubectl.kubernetes.io/default-container": "router",
-                        },
-                    },
+                    "metadata": {"labels": labels, "annotations": pod_annotations},
                     "spec": _pod_spec(args, selector, config_name, key_secret),
                 },
             },
             opts=child,
         )
         if args["replicas"] > 1:
+            # As for the model servers: one pod at a time, and pods that are not ready never
+            # block a drain (unhealthyPodEvictionPolicy AlwaysAllow,
+            # kubernetes.io/docs/tasks/run-application/configure-pdb).
             k8s.policy.v1.PodDisruptionBudget(
                 name,
                 metadata=_metadata(name, namespace, labels),
-                spec={"max_unavailable": 1, "selector": {"match_labels": selector}},
+                spec={
+                    "max_unavailable": 1,
+                    "selector": {"match_labels": selector},
+                    "unhealthy_pod_eviction_policy": "AlwaysAllow",
+                },
                 opts=child,
             )
         # A LoadBalancer forwards to the pool the router's pods run in, as for the servers.
@@ -361,6 +383,18 @@ def _check(name: str, args: ModelRouterArgs) -> None:
         )
     if not args["backends"]:
         raise pulumi.RunError(f"ModelRouter {name}: no backends; a router needs at least one model server")
+    # Known names are checked here, before anything is registered; names that are outputs (a
+    # VllmService's served_model_name) when the config is rendered.
+    served = [backend["served_model_name"] for backend in args["backends"]]
+    if all(isinstance(served_name, str) for served_name in served):
+        problem = routing_problem([str(served_name) for served_name in served], args["aliases"])
+        if problem is not None:
+            raise pulumi.RunError(f"ModelRouter {name}: {problem}")
+    for index, backend in enumerate(args["backends"]):
+        urls, served_name = backend["urls"], backend["served_model_name"]
+        if isinstance(urls, (list, tuple)) and not urls:
+            model = repr(served_name) if isinstance(served_name, str) else f"of backends[{index}]"
+            raise pulumi.RunError(f"ModelRouter {name}: backends: model {model} has no URL to send requests to")
 
 
 def _pod_spec(

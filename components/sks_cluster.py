@@ -47,6 +47,11 @@ class SksClusterArgs(TypedDict):
     gpu_anti_affinity_group_name: NotRequired[str]
     """Creates an anti-affinity group of this name for the GPU nodes (at most 8 instances each)."""
     labels: NotRequired[dict[str, str]]
+    protect: NotRequired[bool]
+    """Protect the SKS cluster itself from deletion and replacement (production). Only the cluster:
+    its kubeconfig is replaced by design when its renewal is due, and the security group rules,
+    the system nodepool and the Kubernetes provider must stay free to change (a `protect` passed in
+    `opts` instead protects every child, as Pulumi's option does)."""
 
 
 class SksCluster(pulumi.ComponentResource):
@@ -120,7 +125,8 @@ class SksCluster(pulumi.ComponentResource):
             exoscale_csi=True,
             metrics_server=True,
             labels=args.get("labels", {}),
-            opts=child,
+            # None, not False, when unset: a `protect` in the component's opts still reaches it.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.get("protect") or None),
         )
         system_nodepool = exoscale.SksNodepool(
             f"{name}-system",
@@ -142,7 +148,9 @@ class SksCluster(pulumi.ComponentResource):
             user="kubernetes-admin",
             groups=["system:masters"],
             ttl_seconds=30 * 24 * 3600,
-            # Renewed by the next `pulumi up` in the last week of its life.
+            # Renewed by the next `pulumi up` in the last week of its life: a replacement
+            # (terraform-provider-exoscale resource_exoscale_sks_kubeconfig.go, CustomizeDiff
+            # ForceNew on ready_for_renewal), which a protected kubeconfig would refuse.
             early_renewal_seconds=7 * 24 * 3600,
             opts=child,
         )
@@ -180,7 +188,13 @@ class SksCluster(pulumi.ComponentResource):
             self.karpenter_enabled = karpenter.enabled
         self.kubeconfig = pulumi.Output.secret(kubeconfig.kubeconfig)
         self.provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            # Everything deployed through the provider is deleted before it, so before the system
+            # nodes: CoreDNS and the CSI controller (which deletes the claims' volumes) keep running
+            # until the workloads and their claims are gone.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodepool]),
         )
         self.register_outputs(
             {

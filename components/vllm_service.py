@@ -8,10 +8,13 @@ selector, tolerations, profile), the model's sizes as the config layer's memory 
 Each pod first downloads the weights in an init container (`model_download`), then starts vLLM
 offline, so the startup probe only covers loading and a restart never depends on Hugging Face.
 With `expose: LoadBalancer` the Service is an Exoscale NLB (`load_balancer`, as for the router).
+Secret environment values live in a Secret of their own (`<name>-env`); a changed API key or
+secret value rolls the pods (`secret_fingerprint`).
 """
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -20,6 +23,7 @@ import pulumi_kubernetes as k8s
 import contract
 from components import load_balancer, model_download
 from components.model_download import CACHE_PATH, HOME_PATH
+from components.secret_fingerprint import fingerprint
 from config.images import image_problem
 from config.owned_settings import env_name_problem, extra_args_problem
 
@@ -78,7 +82,8 @@ class VllmServiceArgs(TypedDict):
     extra_args: list[str]
     """More `vllm serve` arguments, after the ones the component sets."""
     env: dict[str, pulumi.Input[str]]
-    """Extra environment; may override PYTORCH_CUDA_ALLOC_CONF."""
+    """Extra environment, written into the pod spec as is; may override PYTORCH_CUDA_ALLOC_CONF.
+    Secret values go in `secret_env`."""
     cache_size: str
     """Size of each replica's model cache volume, e.g. 50Gi."""
     expose: str
@@ -93,15 +98,22 @@ class VllmServiceArgs(TypedDict):
     only (weights from the cache into the slice, profiling, CUDA graphs), since the download runs
     before, in the init container."""
     mig_profile: pulumi.Input[str]
-    slice_memory_gb: pulumi.Input[int]
+    slice_memory_gb: pulumi.Input[float]
+    """The memory vLLM sees in one slice, GB (the profile's usable memory, not its name's figure):
+    what the estimate was fitted to, and what the policy pack compares it with."""
     resource_name: pulumi.Input[str]
-    """The extended resource of one slice: nvidia.com/gpu or nvidia.com/mig-<profile>."""
+    """The extended resource a pod requests for one slice, used as given: the GPU pool's
+    `resource_name`, nvidia.com/gpu (SKS's node image runs the device plugin with the `single` MIG
+    strategy)."""
     node_selector: pulumi.Input[dict[str, str]]
     tolerations: pulumi.Input[list[dict[str, str]]]
     hf_token: NotRequired[pulumi.Input[str]]
     """Hugging Face token (a Pulumi secret) for gated models."""
     api_key: NotRequired[pulumi.Input[str]]
     """API key (a Pulumi secret) vLLM requires on /v1."""
+    secret_env: NotRequired[dict[str, pulumi.Input[str]]]
+    """Extra environment whose values are secrets: kept in the Secret `<name>-env` (encrypted in the
+    state) and taken from it by both containers (valueFrom.secretKeyRef)."""
     revision: NotRequired[str]
     """The model's commit on Hugging Face: downloaded and served (`--revision`), so every replica
     loads the same weights. Unset: whatever `main` is when a replica's cache is first filled."""
@@ -150,8 +162,10 @@ class VllmService(pulumi.ComponentResource):
             "app.kubernetes.io/managed-by": "pulumi",
         }
 
-        hf_secret = self._secret(f"{name}-hf-token", "token", args.get("hf_token"), namespace, labels)
-        key_secret = self._secret(f"{name}-api-key", "key", args.get("api_key"), namespace, labels)
+        hf_secret = self._secret(f"{name}-hf-token", {"token": args.get("hf_token")}, namespace, labels)
+        key_secret = self._secret(f"{name}-api-key", {"key": args.get("api_key")}, namespace, labels)
+        secret_env = dict(args.get("secret_env") or {})
+        env_secret = self._secret(f"{name}-env", secret_env, namespace, labels)
 
         # A StatefulSet's serviceName must name a headless Service to give its pods DNS records
         # (<name>-0.<name>-pods.<ns>.svc); the client-facing Service may be a LoadBalancer, which
@@ -166,8 +180,13 @@ class VllmService(pulumi.ComponentResource):
             },
             opts=child,
         )
+        timeout_seconds = args.get("ready_timeout_seconds", DEFAULT_READY_TIMEOUT_SECONDS)
+        ready_timeouts = pulumi.CustomTimeouts(create=f"{timeout_seconds}s", update=f"{timeout_seconds}s")
         # A LoadBalancer forwards to the GPU pool, keeps the client's address, and sends clients
-        # only to nodes running a replica.
+        # only to nodes running a replica. The StatefulSet's await covers the pods' readiness, so a
+        # ClusterIP Service skips its own; a LoadBalancer waits for its address as long as the set
+        # may wait for its pods (pulumi-kubernetes' Service default is 10 minutes,
+        # provider/pkg/await/service.go DefaultServiceTimeoutMins).
         service = load_balancer.client_service(
             name,
             {"name": name, "namespace": namespace, "labels": labels},
@@ -175,12 +194,27 @@ class VllmService(pulumi.ComponentResource):
             PORT,
             args["expose"],
             args.get("load_balancer_instance_pool_id"),
-            child,
+            pulumi.ResourceOptions(parent=self, custom_timeouts=ready_timeouts),
+            pods_awaited_elsewhere=True,
         )
 
         claims = self._claims(name, args, namespace, labels)
-        timeout_seconds = args.get("ready_timeout_seconds", DEFAULT_READY_TIMEOUT_SECONDS)
         annotations = _annotations(args)
+        # Read once when a container starts: their fingerprint in the pod template rolls the pods
+        # when one changes. Not the Hugging Face token: only a download uses it, and every
+        # download runs in a new pod anyway.
+        restart_secrets = {**secret_env}
+        if args.get("api_key") is not None:
+            restart_secrets["VLLM_API_KEY"] = args["api_key"]
+        pod_annotations = {
+            **annotations,
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(PORT),
+            "prometheus.io/path": "/metrics",
+            "kubectl.kubernetes.io/default-container": "vllm",
+        }
+        if restart_secrets:
+            pod_annotations[contract.ANNOTATION_SECRETS_FINGERPRINT] = fingerprint(restart_secrets)
         k8s.apps.v1.StatefulSet(
             name,
             metadata={
@@ -208,17 +242,8 @@ class VllmService(pulumi.ComponentResource):
                     "when_scaled": "Retain",
                 },
                 "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {
-                            **annotations,
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(PORT),
-                            "prometheus.io/path": "/metrics",
-                            "kubectl.kubernetes.io/default-container": "vllm",
-                        },
-                    },
-                    "spec": _pod_spec(args, selector, hf_secret, key_secret),
+                    "metadata": {"labels": labels, "annotations": pod_annotations},
+                    "spec": _pod_spec(args, selector, hf_secret, key_secret, env_secret),
                 },
                 # One claim per replica (models-<name>-<ordinal>): ReadWriteOnce block storage
                 # cannot be shared, and each replica downloads the weights once. The template
@@ -235,7 +260,7 @@ class VllmService(pulumi.ComponentResource):
                 # Created after its claims, so deleted before them: `pulumi destroy` removes the
                 # pods, then the claims (waiting for each), and only then the nodepool and cluster.
                 depends_on=claims,
-                custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout_seconds}s", update=f"{timeout_seconds}s"),
+                custom_timeouts=ready_timeouts,
             ),
         )
 
@@ -317,23 +342,24 @@ class VllmService(pulumi.ComponentResource):
     def _secret(
         self,
         name: str,
-        key: str,
-        value: pulumi.Input[str] | None,
+        values: Mapping[str, pulumi.Input[str] | None],
         namespace: pulumi.Input[str],
         labels: dict[str, str],
     ) -> pulumi.Output[str] | None:
-        """A Secret holding `value` under `key`, or None when unset; returns the Secret's name.
+        """A Secret holding `values` (key -> value; unset values left out), or None when none is
+        set; returns the Secret's name.
 
-        The value is wrapped with Output.secret so it stays secret even if a caller passes a
+        Each value is wrapped with Output.secret so it stays secret even if a caller passes a
         plain string: the engine encrypts it in the state and never shows it in diffs.
         """
-        if value is None:
+        data = {key: pulumi.Output.secret(value) for key, value in values.items() if value is not None}
+        if not data:
             return None
         secret = k8s.core.v1.Secret(
             name,
             metadata={"name": name, "namespace": namespace, "labels": labels},
             type="Opaque",
-            string_data={key: pulumi.Output.secret(value)},
+            string_data=data,
             opts=pulumi.ResourceOptions(parent=self),
         )
         return _name_of(secret)
@@ -366,10 +392,17 @@ def _check(name: str, args: VllmServiceArgs) -> None:
     extra = extra_args_problem(list(args["extra_args"]))
     if extra is not None:
         raise pulumi.RunError(f"VllmService {name}: extra_args[{extra[0]}]: {extra[1]}")
-    for variable in args["env"]:
-        problem = env_name_problem(variable)
-        if problem is not None:
-            raise pulumi.RunError(f"VllmService {name}: env: {problem}")
+    secret_env = args.get("secret_env") or {}
+    for key, variables in (("env", args["env"]), ("secret_env", secret_env)):
+        for variable in variables:
+            problem = env_name_problem(variable)
+            if problem is not None:
+                raise pulumi.RunError(f"VllmService {name}: {key}: {problem}")
+    both = sorted(set(args["env"]) & set(secret_env))
+    if both:
+        raise pulumi.RunError(
+            f"VllmService {name}: {', '.join(both)} set in both env and secret_env; give each variable once"
+        )
 
 
 def _check_serving(name: str, args: VllmServiceArgs) -> None:
@@ -409,6 +442,7 @@ def _pod_spec(
     selector: dict[str, str],
     hf_secret: pulumi.Output[str] | None,
     key_secret: pulumi.Output[str] | None,
+    env_secret: pulumi.Output[str] | None,
 ) -> k8s.core.v1.PodSpecArgsDict:
     budget = max(args["startup_budget_seconds"], STARTUP_INITIAL_DELAY_SECONDS + STARTUP_PERIOD_SECONDS)
     startup_failures = math.ceil((budget - STARTUP_INITIAL_DELAY_SECONDS) / STARTUP_PERIOD_SECONDS)
@@ -452,7 +486,9 @@ def _pod_spec(
                 "name": "download",
                 "image": args["image"],
                 "command": ["/bin/sh", "-c", model_download.download_script(args.get("revision"))],
-                "env": model_download.download_env(args["model"], args.get("revision"), args["env"], hf_secret),
+                "env": model_download.download_env(
+                    args["model"], args.get("revision"), args["env"], hf_secret, _secret_env_refs(args, env_secret)
+                ),
                 "resources": {"requests": requests, "limits": {"memory": memory_limit}},
                 "security_context": security,
                 "volume_mounts": mounts,
@@ -464,7 +500,7 @@ def _pod_spec(
                 "image": args["image"],
                 "args": _vllm_args(args),
                 "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
-                "env": _env(args, hf_secret, key_secret),
+                "env": _env(args, hf_secret, key_secret, env_secret),
                 "resources": {
                     "requests": requests,
                     # Exactly one slice: a CUDA process sees one MIG device at most, and
@@ -568,6 +604,7 @@ def _env(
     args: VllmServiceArgs,
     hf_secret: pulumi.Output[str] | None,
     key_secret: pulumi.Output[str] | None,
+    env_secret: pulumi.Output[str] | None,
 ) -> list[k8s.core.v1.EnvVarArgsDict]:
     plain = {
         "HF_HOME": CACHE_PATH,
@@ -583,7 +620,11 @@ def _env(
         # The init container downloaded the weights: a restart must never need Hugging Face.
         "HF_HUB_OFFLINE": "1",
     }
+    for variable in args.get("secret_env") or {}:
+        # A secret value replaces a default of the same name (PYTORCH_CUDA_ALLOC_CONF).
+        plain.pop(variable, None)
     env: list[k8s.core.v1.EnvVarArgsDict] = [{"name": k, "value": v} for k, v in plain.items()]
+    env += _secret_env_refs(args, env_secret)
     if hf_secret is not None:
         env.append(_from_secret("HF_TOKEN", hf_secret, "token"))
     if key_secret is not None:
@@ -594,6 +635,13 @@ def _env(
 
 def _from_secret(variable: str, secret: pulumi.Output[str], key: str) -> k8s.core.v1.EnvVarArgsDict:
     return {"name": variable, "value_from": {"secret_key_ref": {"name": secret, "key": key}}}
+
+
+def _secret_env_refs(args: VllmServiceArgs, env_secret: pulumi.Output[str] | None) -> list[k8s.core.v1.EnvVarArgsDict]:
+    """The secret environment, each variable from its key (its own name) in the Secret `<name>-env`."""
+    if env_secret is None:
+        return []
+    return [_from_secret(variable, env_secret, variable) for variable in args.get("secret_env") or {}]
 
 
 def _annotations(args: VllmServiceArgs) -> dict[str, pulumi.Input[str]]:

@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Any, cast
 
+import pulumi
 import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
@@ -64,8 +65,11 @@ def test_registration_uses_the_type_token_and_fills_defaults() -> None:
     assert inputs["disk_size"] == 50
     assert inputs["nvidia_mig_profiles"] == {}
     assert is_secret(inputs["__provider"]), "the provider travels as a secret"
-    with pytest.raises(TypeError, match="unknown argument"):
+    # A refusal with the message (pulumi.RunError), not a traceback: the argument and what it takes.
+    with pytest.raises(pulumi.RunError, match=r"MigNodepool 'x': unknown argument\(s\) mig_profile; it takes .*nvidia_mig_profiles"):
         MigNodepool("x", cast(Any, {**minimal, "mig_profile": "1g.24gb"}))
+    with pytest.raises(pulumi.RunError, match=r"MigNodepool 'x': missing argument\(s\) size; it requires "):
+        MigNodepool("x", cast(Any, {k: v for k, v in minimal.items() if k != "size"}))
 
 
 def test_the_nodepool_id_output_is_the_id_the_engine_answered(dev: StackRun) -> None:

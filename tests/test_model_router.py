@@ -137,6 +137,27 @@ def test_api_key_reaches_the_pod_only_from_the_secret(register: Register) -> Non
             assert API_KEY not in text, f"plain key in {registration.type} {registration.name}"
 
 
+def test_a_new_api_key_rolls_the_pods(register: Register) -> None:
+    """The proxy reads the key from its environment at start: a new key must change the pod template."""
+
+    def fingerprint(**overrides: Any) -> str | None:
+        annotations = deploy(register, **overrides).deployment["spec"]["template"]["metadata"]["annotations"]
+        value: str | None = annotations.get("sks-mig.io/secrets-fingerprint")
+        return value
+
+    first, again = fingerprint(), fingerprint()
+    other = fingerprint(api_key=pulumi.Output.secret(API_KEY + "-rotated"))
+    assert first is not None and re.fullmatch(r"[0-9a-f]{64}", first)
+    assert first == again and other not in (None, first)
+    assert fingerprint(api_key=None) is None  # nothing secret, nothing to fingerprint
+    # Shown in clear (it is no secret) and not the key's plain SHA-256.
+    import hashlib
+
+    assert first != hashlib.sha256(API_KEY.encode()).hexdigest()
+    annotations = deploy(register).deployment["spec"]["template"]["metadata"]["annotations"]
+    assert not is_secret(annotations["sks-mig.io/secrets-fingerprint"])
+
+
 def test_config_change_rolls_the_pods(register: Register) -> None:
     first = deploy(register).deployment["spec"]["template"]["metadata"]["annotations"]["sks-mig.io/config-sha256"]
     again = deploy(register).deployment["spec"]["template"]["metadata"]["annotations"]["sks-mig.io/config-sha256"]
@@ -155,8 +176,45 @@ def test_config_change_rolls_the_pods(register: Register) -> None:
     ],
 )
 def test_render_refuses_what_would_route_wrongly(backends: list[Backend], aliases: dict[str, str], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        render_config(backends, aliases, api_key=True)
+    # A refusal with the message (it may run inside an apply), naming the component.
+    with pytest.raises(pulumi.RunError, match=f"^ModelRouter r: .*{message}"):
+        render_config(backends, aliases, api_key=True, who="ModelRouter r")
+
+
+@pytest.mark.parametrize(
+    ("backends", "aliases", "message"),
+    [
+        ([(PHI, PHI_URLS), (PHI, QWEN_URLS)], {}, "ModelRouter router: backends: two model servers serve 'microsoft/Phi-4-mini-instruct'"),
+        ([(PHI, PHI_URLS)], {"phi": "nope"}, "ModelRouter router: aliases: alias 'phi' points at 'nope', which no server serves; served: "),
+        ([(PHI, PHI_URLS), (QWEN, QWEN_URLS)], {QWEN: PHI}, "ModelRouter router: aliases: alias 'Qwen/Qwen2.5-7B-Instruct' is already a served"),
+        ([(PHI, [])], {}, "ModelRouter router: backends: model 'microsoft/Phi-4-mini-instruct' has no URL"),
+    ],
+)
+def test_known_names_that_would_route_wrongly_are_refused_before_anything_exists(
+    backends: list[tuple[str, list[str]]], aliases: dict[str, str], message: str
+) -> None:
+    args = typical_args(backends=[{"served_model_name": name, "urls": urls} for name, urls in backends], aliases=aliases)
+    with pytest.raises(pulumi.RunError) as refused:
+        ModelRouter("router", args)
+    assert message in str(refused.value)
+
+
+def test_output_names_that_would_route_wrongly_stop_the_program_with_the_message(register: Register) -> None:
+    # Names known only as outputs (VllmService.served_model_name) are checked when the config is
+    # rendered, inside an apply: the program still stops with the message alone.
+    from pulumi.runtime.settings import SETTINGS
+
+    from tools.mock_run import ProgramFailed
+
+    try:
+        with pytest.raises(ProgramFailed) as failed:
+            deploy(register, aliases={"phi": "nope"})
+    finally:
+        # The run stopped at the first failed registration and left the others queued, which
+        # the next run would wait for; the SDK's own pulumi.runtime.test clears them so.
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
+    assert str(failed.value).startswith("ModelRouter router: aliases: alias 'phi' points at 'nope'")
 
 
 # --- the Deployment --------------------------------------------------------------------------------
@@ -173,6 +231,8 @@ def test_replicas_spread_over_nodes_with_a_disruption_budget(register: Register)
     budget = deployment.one("kubernetes:policy/v1:PodDisruptionBudget")["spec"]
     assert budget["maxUnavailable"] == 1
     assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
+    # A pod that is not ready (crash-looping, starting) never blocks a drain, as for the servers.
+    assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     strategy = deployment.deployment["spec"]["strategy"]["rollingUpdate"]
     assert strategy == {"maxSurge": 1, "maxUnavailable": 0}
 

@@ -5,6 +5,7 @@ may reach, and that destroying leaves no volume behind. Read back through Pulumi
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import stat
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from google.protobuf import json_format
 
 import tools.mock_run as mock_run
+from components import model_download
 from components.vllm_service import VllmService
 from tests.component_run import Register, assert_valid_kubernetes
 from tests.test_vllm_service import (
@@ -57,46 +59,49 @@ def ingress(deployment: Deployment) -> list[dict[str, Any]]:
 # --- 6. the engine waits for a first deploy ----------------------------------------------------
 
 
-@pytest.fixture
-def timeouts(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, str]]:
-    """customTimeouts of each RegisterResource request, by resource name.
-
-    tools/mock_run's RegisteredResource does not keep them (yet); this monitor reads the same
-    requests the engine would get.
-    """
-    recorded: dict[str, dict[str, str]] = {}
-
-    class TimeoutRecordingMonitor(mock_run._RecordingMonitor):
-        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
-            response = super().RegisterResource(request)
-            wanted = request.customTimeouts
-            recorded[request.name] = {
-                k: getattr(wanted, k) for k in ("create", "update", "delete") if getattr(wanted, k)
-            }
-            return response
-
-    monkeypatch.setattr(mock_run, "_RecordingMonitor", TimeoutRecordingMonitor)
-    return recorded
+def timeouts(deployment: Deployment) -> dict[tuple[str, str], dict[str, str]]:
+    """customTimeouts of each registration, as the engine received them, by type and name (the
+    StatefulSet and its client Service share a name)."""
+    return {(r.type, r.name): r.custom_timeouts for r in deployment.registrations}
 
 
-def test_statefulset_waits_30_minutes_by_default(register: Register, timeouts: dict[str, dict[str, str]]) -> None:
+def test_statefulset_waits_30_minutes_by_default(register: Register) -> None:
     deployment = deploy(register)
     # Not pulumi-kubernetes' 10 minutes: a first deploy provisions a GPU node, pulls a multi-GB
     # image, downloads and loads the model.
-    assert timeouts["qwen"] == {"create": "1800s", "update": "1800s"}
+    assert timeouts(deployment)[(STS, "qwen")] == {"create": "1800s", "update": "1800s"}
     assert deployment.statefulset["metadata"]["annotations"]["sks-mig.io/ready-timeout-seconds"] == "1800"
 
 
-def test_statefulset_waits_the_ready_timeout_the_caller_computed(
-    register: Register, timeouts: dict[str, dict[str, str]]
-) -> None:
+def test_statefulset_waits_the_ready_timeout_the_caller_computed(register: Register) -> None:
     deployment = deploy(register, ready_timeout_seconds=3300)
-    assert timeouts["qwen"] == {"create": "3300s", "update": "3300s"}
+    waits = timeouts(deployment)
+    assert waits[(STS, "qwen")] == {"create": "3300s", "update": "3300s"}
     assert deployment.statefulset["metadata"]["annotations"]["sks-mig.io/ready-timeout-seconds"] == "3300"
     # Not in the pod template: changing how long Pulumi waits must not restart the servers.
     assert "sks-mig.io/ready-timeout-seconds" not in deployment.statefulset["spec"]["template"]["metadata"]["annotations"]
-    # Only the set waits that long; nothing else gets a custom timeout.
-    assert [name for name, wanted in timeouts.items() if wanted] == ["qwen"]
+    # Only the set and its client Service wait that long; nothing else gets a custom timeout.
+    assert {key for key, wanted in waits.items() if wanted} == {(SERVICE, "qwen"), (STS, "qwen")}
+    assert waits[(SERVICE, "qwen")] == waits[(STS, "qwen")]
+
+
+@pytest.mark.parametrize("replicas", [0, 2])
+def test_cluster_ip_service_leaves_the_wait_for_the_pods_to_the_statefulset(register: Register, replicas: int) -> None:
+    """pulumi-kubernetes' Service await (provider/pkg/await/service.go) holds until no selected pod
+    is unready, 10 minutes by default: a replica downloading or loading its model would fail it.
+    A ClusterIP Service skips it (pulumi.com/skipAwait); the StatefulSet's await covers the pods."""
+    deployment = deploy(register, replicas=replicas, expose="ClusterIP")
+    service = deployment.one(SERVICE, "qwen")
+    assert service["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    # The headless Service is never awaited for pods (isHeadlessService).
+    assert "annotations" not in deployment.one(SERVICE, "qwen-pods")["metadata"]
+
+
+def test_load_balancer_waits_for_its_address_as_long_as_the_set_waits(register: Register) -> None:
+    deployment = deploy(register, expose="LoadBalancer", ready_timeout_seconds=2400)
+    annotations = deployment.one(SERVICE, "qwen")["metadata"]["annotations"]
+    assert "pulumi.com/skipAwait" not in annotations  # its await waits for the NLB's address
+    assert timeouts(deployment)[(SERVICE, "qwen")] == {"create": "2400s", "update": "2400s"}
 
 
 # --- 7. download apart from start ------------------------------------------------------------
@@ -107,7 +112,9 @@ def test_init_container_downloads_the_pinned_revision_into_the_cache(register: R
     download, vllm = init_container(deployment), deployment.container
     assert download["image"] == vllm["image"]  # the image's own huggingface_hub
     assert download["command"][:2] == ["/bin/sh", "-c"]
-    assert 'download "$MODEL" --revision "$REVISION"' in download["command"][2]
+    # The patterns of what vLLM loads sit between the model and --revision (see below).
+    assert 'download "$MODEL" ' in download["command"][2]
+    assert '--revision "$REVISION"' in download["command"][2]
     env = env_of(download)
     assert env["MODEL"] == MODEL and env["REVISION"] == REVISION
     assert env["HF_HOME"] == env_of(vllm)["HF_HOME"] == "/data/models"  # the cache vLLM reads
@@ -144,13 +151,39 @@ def test_startup_probe_covers_loading_and_the_annotations_say_which_part_is_whic
         assert metadata["annotations"]["sks-mig.io/download-budget-seconds"] == "900"
 
 
-def fake_hf(bin_dir: Path, exit_code: int = 0, name: str = "hf") -> Path:
-    """An `hf` (or `name`) that records its arguments, one per line, and exits with `exit_code`."""
+# What the init container asks for: what vLLM loads (components/model_download.py).
+SUPPORT_FILES = ["*.json", "*.jinja", "*.model", "*.tiktoken", "*.txt", "*.py"]
+SAFETENSORS_CALL = ["download", MODEL, *SUPPORT_FILES, "*.safetensors"]
+PYTORCH_CALL = ["download", MODEL, "*.bin", "*.pt"]
+UNPINNED_COMMIT = "c0ffee" * 6 + "c0ff"
+
+
+def fake_hf(bin_dir: Path, exit_code: int = 0, name: str = "hf", repo: tuple[str, ...] = ("model.safetensors",)) -> Path:
+    """An `hf` (or `name`) that records its arguments, one per line, and exits with `exit_code`.
+    Like huggingface_hub's snapshot_download, it puts the files of `repo` that its positional
+    patterns match into the cache under HF_HOME: models--<org>--<name>/snapshots/<commit>/, the
+    commit named by refs/main when no --revision is given."""
     calls = bin_dir / "calls"
     script = bin_dir / name
-    script.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "$a"; done >> "{calls}"\necho --- >> "{calls}"\nexit {exit_code}\n')
+    files = " ".join(repo)
+    script.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do echo "$a"; done >> "{calls}"\necho --- >> "{calls}"\n'
+        f"[ {exit_code} -eq 0 ] || exit {exit_code}\n"
+        'repo="$HF_HOME/hub/models--$(printf \'%s\' "$2" | sed \'s|/|--|g\')"\n'
+        f'commit="${{REVISION:-{UNPINNED_COMMIT}}}"\n'
+        'if [ -z "$REVISION" ]; then mkdir -p "$repo/refs"; printf %s "$commit" > "$repo/refs/main"; fi\n'
+        'mkdir -p "$repo/snapshots/$commit"\n'
+        'shift 2\n'
+        f'for f in {files}; do for p in "$@"; do case "$f" in $p) touch "$repo/snapshots/$commit/$f";; esac; done; done\n'
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return calls
+
+
+def recorded(calls: Path) -> list[list[str]]:
+    """The fake CLI's calls, each as its argument list."""
+    return [chunk.strip("\n").split("\n") for chunk in calls.read_text().split("---\n") if chunk.strip()]
 
 
 def run_download(deployment: Deployment, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -159,6 +192,7 @@ def run_download(deployment: Deployment, tmp_path: Path, **env: str) -> subproce
     command = init_container(deployment)["command"]
     variables = {k: v for k, v in env_of(init_container(deployment)).items() if isinstance(v, str)}
     variables["DOWNLOADED"] = str(tmp_path / "cache" / Path(variables["DOWNLOADED"]).name)
+    variables["HF_HOME"] = str(tmp_path / "hf-home")
     variables.update(env)
     variables["PATH"] = os.pathsep.join([str(tmp_path), "/usr/bin", "/bin"])
     return subprocess.run(command, env=variables, capture_output=True, text=True, timeout=20, check=False)
@@ -170,7 +204,7 @@ def test_download_runs_once_per_claim_and_never_after_it_completed(register: Reg
     calls = fake_hf(tmp_path)
     first = run_download(deployment, tmp_path)
     assert first.returncode == 0, first.stderr
-    assert calls.read_text().split("\n")[:-1] == ["download", MODEL, "--revision", REVISION, "---"]
+    assert recorded(calls) == [[*SAFETENSORS_CALL, "--revision", REVISION]]
     again = run_download(deployment, tmp_path)  # the pod recreated on the same claim
     assert again.returncode == 0 and "already in the cache" in again.stdout
     assert calls.read_text().count("---") == 1  # Hugging Face not contacted again
@@ -182,7 +216,7 @@ def test_an_image_with_only_the_older_cli_downloads_the_same(register: Register,
     calls = fake_hf(tmp_path, name="huggingface-cli")
     result = run_download(deployment, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert calls.read_text().split("\n")[:-1] == ["download", MODEL, "--revision", REVISION, "---"]
+    assert recorded(calls) == [[*SAFETENSORS_CALL, "--revision", REVISION]]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="runs /bin/sh")
@@ -201,8 +235,70 @@ def test_download_takes_the_model_id_as_data_not_as_shell(register: Register, tm
     hostile = "org/model$(touch pwned);touch pwned2"
     result = run_download(deployment, tmp_path, MODEL=hostile)
     assert result.returncode == 0, result.stderr
-    assert calls.read_text().split("\n")[:-1] == ["download", hostile, "---"]
+    assert recorded(calls) == [["download", hostile, *SAFETENSORS_CALL[2:]]]
     assert not (Path.cwd() / "pwned").exists() and not (Path.cwd() / "pwned2").exists()
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+
+
+# What the Hugging Face repositories of typical models hold (file names as the Hub lists them).
+LLAMA_STYLE = [
+    "config.json", "generation_config.json", "model-00001-of-00002.safetensors",
+    "model-00002-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "LICENSE", "README.md",
+    "original/consolidated.00.pth", "original/params.json", "original/tokenizer.model",
+]
+EXTRA_FORMATS = ["model.gguf", "onnx/model.onnx", "onnx/model.onnx_data", "tf_model.h5", "flax_model.msgpack",
+                 "pytorch_model.bin", "coreml/model.mlpackage/Data/weights.bin"]
+
+
+def selected(patterns: list[str], files: list[str]) -> set[str]:
+    """The files huggingface_hub's snapshot_download takes for these allow_patterns (fnmatch,
+    utils/_paths.py filter_repo_objects)."""
+    return {f for f in files if any(fnmatch.fnmatchcase(f, p) for p in patterns)}
+
+
+def test_the_download_takes_what_vllm_loads_and_no_other_copy_of_the_weights() -> None:
+    patterns = [*model_download.SUPPORT_PATTERNS, *model_download.WEIGHT_PATTERNS]
+    assert patterns == SAFETENSORS_CALL[2:]
+    taken = selected(patterns, LLAMA_STYLE + EXTRA_FORMATS)
+    # Weights, their index, config, tokenizer, chat template: what vLLM reads offline.
+    assert {"config.json", "generation_config.json", "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json",
+            "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"} <= taken
+    # No second copy of the weights: Meta's original checkpoint, GGUF, ONNX, TF, Flax, PyTorch, Core ML.
+    heavy = {"original/consolidated.00.pth", *EXTRA_FORMATS}
+    assert not taken & heavy
+    # What the support patterns take of original/ is small: its params and tokenizer.
+    assert {f for f in taken if f.startswith("original/")} == {"original/params.json", "original/tokenizer.model"}
+    # The fallback is vLLM's next formats, and never Meta's .pth.
+    assert selected(list(model_download.FALLBACK_WEIGHT_PATTERNS), LLAMA_STYLE + EXTRA_FORMATS) == {
+        "pytorch_model.bin", "coreml/model.mlpackage/Data/weights.bin"}
+    assert PYTORCH_CALL[2:] == list(model_download.FALLBACK_WEIGHT_PATTERNS)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs /bin/sh")
+@pytest.mark.parametrize("revision", [REVISION, None])
+def test_a_repository_without_safetensors_gets_its_pytorch_weights(
+    register: Register, tmp_path: Path, revision: str | None
+) -> None:
+    deployment = deploy(register, revision=revision)
+    calls = fake_hf(tmp_path, repo=("config.json", "tokenizer.json", "pytorch_model.bin"))
+    result = run_download(deployment, tmp_path)
+    assert result.returncode == 0, result.stderr
+    pinned = ["--revision", REVISION] if revision else []
+    assert recorded(calls) == [[*SAFETENSORS_CALL, *pinned], [*PYTORCH_CALL, *pinned]]
+    assert "no safetensors weights" in result.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs /bin/sh")
+def test_a_repository_with_both_formats_gives_only_its_safetensors(register: Register, tmp_path: Path) -> None:
+    deployment = deploy(register)  # unpinned: the snapshot is the one refs/main names
+    calls = fake_hf(tmp_path, repo=("config.json", "model.safetensors", "pytorch_model.bin"))
+    result = run_download(deployment, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert recorded(calls) == [SAFETENSORS_CALL]
+    snapshot = tmp_path / "hf-home" / "hub" / "models--Qwen--Qwen2.5-7B-Instruct" / "snapshots" / UNPINNED_COMMIT
+    assert sorted(p.name for p in snapshot.iterdir()) == ["config.json", "model.safetensors"]
 
 
 # --- 8 and 9. pinned weights, pinned batch -----------------------------------------------------
@@ -323,7 +419,8 @@ def test_network_policy_admits_exactly_the_client_networks(register: Register) -
 def test_cluster_ip_service_has_no_load_balancer_settings(register: Register) -> None:
     deployment = deploy(register, expose="ClusterIP")
     service = deployment.one(SERVICE, "qwen")
-    assert "annotations" not in service["metadata"]
+    # No CCM annotation: only pulumi-kubernetes' skipAwait (see the await tests above).
+    assert service["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     assert "externalTrafficPolicy" not in service["spec"]
     assert len(ingress(deployment)) == 1  # no ipBlock rule at all
 
@@ -436,6 +533,8 @@ def test_destroy_deletes_the_set_then_its_claims_then_the_nodepool_and_cluster(p
     deps = depends_on(run)
     nodepool = run.one("pulumi-python:dynamic/nodepool:MigNodepool").urn
     cluster = run.one("exoscale:index/sksCluster:SksCluster").urn
+    # The system nodes run CoreDNS and the CSI controller, which deletes a claim's volume.
+    system_nodes = run.one("exoscale:index/sksNodepool:SksNodepool").urn
     for statefulset in run.of_type(STS):
         claims = [c for c in run.of_type(PVC) if c.parent == statefulset.parent]
         assert claims, f"no claims for {statefulset.name}"
@@ -443,7 +542,14 @@ def test_destroy_deletes_the_set_then_its_claims_then_the_nodepool_and_cluster(p
             # The engine deletes a resource before everything it depends on.
             assert claim.urn in deps[statefulset.urn]
             assert nodepool in deps[claim.urn] and cluster in deps[claim.urn]
+            assert system_nodes in deps[claim.urn], "claims must be deleted before the system nodes"
             assert statefulset.urn not in deps[claim.urn]
+    # Every object deployed through the Kubernetes provider goes before the system nodes.
+    provider = run.one("pulumi:providers:kubernetes").urn
+    assert system_nodes in run.one("pulumi:providers:kubernetes").dependencies
+    for resource in run.resources:
+        if resource.provider.rsplit("::", 1)[0] == provider:
+            assert system_nodes in deps[resource.urn], resource.name
 
 
 # --- every new object is valid ---------------------------------------------------------------

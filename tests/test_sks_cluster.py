@@ -93,3 +93,33 @@ def test_prod_protects_the_cluster_and_the_gpu_nodepool(program: Any) -> None:
     assert prod.one("exoscale:index/sksCluster:SksCluster").protect
     assert prod.one("pulumi-python:dynamic/nodepool:MigNodepool").protect
     assert prod.one("exoscale:index/sksCluster:SksCluster").inputs["serviceLevel"] == "pro"
+
+
+def test_prod_protects_exactly_the_cluster_and_the_gpu_nodepool(program: Any) -> None:
+    """`protect` reaches only what must survive a mistaken destroy or replacement. The kubeconfig
+    is replaced by design when its renewal is due (terraform-provider-exoscale: ForceNew on
+    ready_for_renewal), which a protected resource refuses; rules, the system nodepool and the
+    Kubernetes provider must stay free to change."""
+    prod = program("prod", {**stack_file_config("prod"), "sks-mig:apiKey": {"secure": "v1:x"}})
+    protected = {(r.type, r.name) for r in prod.resources if r.protect}
+    assert protected == {
+        ("exoscale:index/sksCluster:SksCluster", "sks-mig-prod"),
+        ("pulumi-python:dynamic/nodepool:MigNodepool", "gpu-rtx"),
+    }
+    for type_ in (
+        "exoscale:index/sksKubeconfig:SksKubeconfig",
+        "pulumi:providers:kubernetes",
+        "exoscale:index/sksNodepool:SksNodepool",
+        "exoscale:index/securityGroup:SecurityGroup",
+        "sks-mig:index:SksCluster",
+        "sks-mig:index:MigGpuNodepool",
+    ):
+        assert not prod.one(type_).protect, type_
+    assert prod.of_type(RULE) and not any(rule.protect for rule in prod.of_type(RULE))
+
+
+def test_prod_with_karpenter_protects_the_cluster_and_the_node_pool(program: Any) -> None:
+    config = {**stack_file_config("karpenter"), "sks-mig:environment": "prod", "sks-mig:apiKey": {"secure": "v1:x"}}
+    run = program("karpenter", config)
+    protected = {r.type for r in run.resources if r.protect}
+    assert protected == {"exoscale:index/sksCluster:SksCluster", "kubernetes:karpenter.sh/v1:NodePool"}

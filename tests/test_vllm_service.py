@@ -271,6 +271,77 @@ def test_secrets_stay_secret(register: Register) -> None:
             )
 
 
+PROXY_PASSWORD = "proxy_pw_plain_91c4"
+
+
+def test_secret_environment_reaches_both_containers_from_a_secret_of_its_own(register: Register) -> None:
+    deployment = deploy(
+        register,
+        env={"FOO": "bar"},
+        secret_env={"HTTPS_PROXY": pulumi.Output.secret(f"http://u:{PROXY_PASSWORD}@proxy:3128"),
+                    "PYTORCH_CUDA_ALLOC_CONF": pulumi.Output.secret("garbage_collection_threshold:0.8")},
+    )
+    secret = deployment.one("kubernetes:core/v1:Secret", "qwen-env")
+    assert unwrap(secret["stringData"]) == {
+        "HTTPS_PROXY": f"http://u:{PROXY_PASSWORD}@proxy:3128",
+        "PYTORCH_CUDA_ALLOC_CONF": "garbage_collection_threshold:0.8",
+    }
+    data = secret["stringData"]
+    assert is_secret(data) or all(is_secret(v) for v in data.values())
+    download = deployment.pod["initContainers"][0]
+    for container in (deployment.container, download):
+        env = {e["name"]: e for e in container["env"]}
+        assert env["HTTPS_PROXY"] == {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "qwen-env", "key": "HTTPS_PROXY"}}}
+        assert env["FOO"] == {"name": "FOO", "value": "bar"}  # plain values stay plain
+    names = [e["name"] for e in deployment.container["env"]]
+    # A secret value replaces the component's default of the same name: once, from the Secret.
+    assert names.count("PYTORCH_CUDA_ALLOC_CONF") == 1
+    assert {e["name"]: e for e in deployment.container["env"]}["PYTORCH_CUDA_ALLOC_CONF"]["valueFrom"]
+    for registration in deployment.registrations:
+        for text in plain_strings(registration.inputs):
+            assert PROXY_PASSWORD not in text, f"plain secret in {registration.type} {registration.name}"
+    assert_valid_kubernetes(deployment.kubernetes_objects)
+
+
+def test_a_variable_in_both_env_and_secret_env_is_refused() -> None:
+    with pytest.raises(pulumi.RunError, match="VllmService qwen: FOO set in both env and secret_env"):
+        VllmService("qwen", typical_args(env={"FOO": "a"}, secret_env={"FOO": pulumi.Output.secret("b")}))
+    with pytest.raises(pulumi.RunError, match="VllmService qwen: secret_env: 'VLLM_API_KEY'"):
+        VllmService("qwen", typical_args(secret_env={"VLLM_API_KEY": pulumi.Output.secret("b")}))
+
+
+def fingerprint_of(deployment: Deployment) -> str | None:
+    value: str | None = deployment.statefulset["spec"]["template"]["metadata"]["annotations"].get(
+        "sks-mig.io/secrets-fingerprint"
+    )
+    return value
+
+
+def test_a_new_api_key_or_secret_value_rolls_the_pods_a_new_token_does_not(register: Register) -> None:
+    """Variables taken from Secrets are read when a container starts: the pod template carries a
+    fingerprint of those vLLM reads, so a new value changes it and the controller rolls the pods."""
+    first = fingerprint_of(deploy(register))
+    assert first is not None and len(first) == 64
+    assert fingerprint_of(deploy(register)) == first
+    assert fingerprint_of(deploy(register, api_key=pulumi.Output.secret(API_KEY + "-rotated"))) not in (None, first)
+    with_env = fingerprint_of(deploy(register, secret_env={"HTTPS_PROXY": pulumi.Output.secret("http://p:1")}))
+    assert with_env not in (None, first)
+    assert fingerprint_of(deploy(register, secret_env={"HTTPS_PROXY": pulumi.Output.secret("http://p:2")})) != with_env
+    # The Hugging Face token only serves downloads, which run in new pods anyway.
+    assert fingerprint_of(deploy(register, hf_token=pulumi.Output.secret("hf_other_token_value"))) == first
+    assert fingerprint_of(deploy(register, api_key=None)) is None
+    # Not on the StatefulSet itself, and in clear: it reveals nothing a guess could be checked against cheaply.
+    deployment = deploy(register)
+    assert "sks-mig.io/secrets-fingerprint" not in deployment.statefulset["metadata"]["annotations"]
+    assert not is_secret(deployment.statefulset["spec"]["template"]["metadata"]["annotations"]["sks-mig.io/secrets-fingerprint"])
+
+
+def test_slice_memory_is_annotated_as_given(register: Register) -> None:
+    # The stack passes the usable memory of the slice, rounded down (25.36 GB for a 1g.24gb).
+    statefulset = deploy(register, slice_memory_gb=25.36).statefulset
+    assert statefulset["spec"]["template"]["metadata"]["annotations"]["sks-mig.io/slice-memory-gb"] == "25.36"
+
+
 def test_without_secrets_nothing_secret_is_created(register: Register) -> None:
     deployment = deploy(register, hf_token=None, api_key=None)
     assert deployment.of("kubernetes:core/v1:Secret") == []

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+import pulumi
 from pulumi.output import Unknown
 
 from components.mig_nodepool.errors import MigNodepoolError
@@ -223,13 +224,18 @@ def timeout_of(props: Mapping[str, Any], default: float = DEFAULT_TIMEOUT_SECOND
 def check_arg_names(
     kind: str, resource_name: str, args: Mapping[str, Any], input_keys: Sequence[str], required_keys: Sequence[str]
 ) -> None:
-    """Refuse a resource's arguments that it does not take or that are missing, naming them."""
+    """Refuse a resource's arguments that it does not take or that are missing, naming them and
+    what it takes, as a pulumi.RunError: the program stops with the message, not a traceback."""
     unknown = sorted(set(args) - set(input_keys))
     if unknown:
-        raise TypeError(f"{kind} {resource_name!r}: unknown argument(s) {', '.join(unknown)}")
+        raise pulumi.RunError(
+            f"{kind} {resource_name!r}: unknown argument(s) {', '.join(unknown)}; it takes {', '.join(input_keys)}"
+        )
     missing = [key for key in required_keys if args.get(key) is None]
     if missing:
-        raise TypeError(f"{kind} {resource_name!r}: missing argument(s) {', '.join(missing)}")
+        raise pulumi.RunError(
+            f"{kind} {resource_name!r}: missing argument(s) {', '.join(missing)}; it requires {', '.join(required_keys)}"
+        )
 
 
 def int_if_integral(value: Any) -> Any:

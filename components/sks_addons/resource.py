@@ -52,7 +52,8 @@ class SksAddon(dynamic.Resource, module=SKS_ADDON_MODULE, name=SKS_ADDON_NAME):
         check_arg_names("SksAddon", resource_name, args, INPUT_KEYS, REQUIRED_KEYS)
         addon = args["addon"]
         if isinstance(addon, str) and addon not in api_addons():
-            raise ValueError(
+            # A refusal, not a traceback: the program stops with this message.
+            raise pulumi.RunError(
                 f"SksAddon {resource_name!r}: addon {addon!r} is not an SKS add-on; "
                 f"the API knows {', '.join(api_addons())}"
             )
