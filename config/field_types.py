@@ -7,7 +7,7 @@ is camelCase as users write it; an unknown key is an error, never ignored.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from fractions import Fraction
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
@@ -31,9 +31,12 @@ class Section(BaseModel):
 
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Karpenter's duration pattern for consolidateAfter and expireAfter (karpenter.sh_nodepools.yaml, v1.10.0).
+DURATION_PATTERN = r"^(([0-9]+(s|m|h))+|Never)$"
 # What each pattern means, for the error message.
 PATTERN_HELP = {
     DNS_LABEL: "a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63",
+    DURATION_PATTERN: "a duration such as 10m, 1h30m or Never (whole numbers of h, m and s)",
 }
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=63)]
 
@@ -61,6 +64,8 @@ _SUFFIXES = {
 }
 _QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(" + "|".join(s for s in _SUFFIXES if s) + ")?")
 _GIB = 2**30
+# Digits (and decimal point) a size in range can be written with: 10000Gi is 10737418240000 bytes.
+_MAX_QUANTITY_DIGITS = 32
 
 
 def _volume_size(value: str) -> str:
@@ -70,7 +75,12 @@ def _volume_size(value: str) -> str:
     match = _QUANTITY.fullmatch(value)
     if match is None:
         raise ValueError(f"{echo(value)} is not a Kubernetes quantity; write {accepted}")
-    size = Decimal(match[1]) * _SUFFIXES[match[2] or ""]
+    if len(match[1]) > _MAX_QUANTITY_DIGITS:
+        # Bounded before converting: no size in range needs more digits, and exact arithmetic on
+        # thousands of digits is slow (Python refuses int() of more than 4300 digits outright).
+        raise ValueError(f"{echo(value)} has more digits than any size in range needs; write {accepted}")
+    # Exact: a Decimal's 28 digits cannot divide 9999999999999999999Ei by a GiB.
+    size = Fraction(match[1]) * _SUFFIXES[match[2] or ""]
     if size % _GIB != 0 or not CACHE_MIN_GIB <= size / _GIB <= CACHE_MAX_GIB:
         raise ValueError(
             f"{echo(value)} is not accepted: the Exoscale block storage driver creates volumes of "

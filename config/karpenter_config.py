@@ -9,18 +9,27 @@ With `provisioner: karpenter` the MIG GPU nodes are started on demand by SKS's m
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Protocol
+import re
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
+from config.errors import echo
+from config.field_types import DURATION_PATTERN as DURATION_PATTERN  # re-exported: karpenter_gpu_pool reads it here
 from config.field_types import Section
 from config.limits import MAX_GPU_NODES
 
 PROVISIONERS = ("nodepool", "karpenter")
 CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
-# Karpenter's duration pattern for consolidateAfter and expireAfter (karpenter.sh_nodepools.yaml, v1.10.0).
-DURATION_PATTERN = r"^(([0-9]+(s|m|h))+|Never)$"
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=64)]
+# Karpenter reads the durations with Go's time.ParseDuration: at most 2^63 - 1 nanoseconds.
+MAX_DURATION_SECONDS = (2**63 - 1) // 10**9
+# The shortest expireAfter accepted: every expiry replaces a GPU node, which restarts its model
+# servers (image pull, weights, load: minutes each); below an hour Karpenter would spend most of
+# the nodes' life replacing them.
+MIN_EXPIRE_AFTER_SECONDS = 3600
+_DURATION_PART = re.compile(r"([0-9]+)([smh])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 
 # The keys that only mean something when Karpenter provisions the nodes (camelCase, as users write them).
 KARPENTER_ONLY_KEYS = ("maxNodes", "consolidationPolicy", "consolidateAfter", "expireAfter", "nodeOverlay")
@@ -46,17 +55,43 @@ class KarpenterPoolConfig(Section):
     GPU count. Needs Karpenter's NodeOverlay feature gate; without it Karpenter may start one GPU node
     per pending model server (up to the limits)."""
 
-    @model_validator(mode="after")
-    def _karpenter_keys_need_karpenter(self) -> KarpenterPoolConfig:
-        if self.provisioner != "karpenter":
-            for name in self.model_fields_set - {"provisioner"}:
-                alias = self.__class__.model_fields[name].alias or name
-                if alias in KARPENTER_ONLY_KEYS:
-                    raise ValueError(
-                        f"{alias} applies only with provisioner 'karpenter' "
-                        f"(provisioner is {self.provisioner!r}); remove it or set provisioner: karpenter"
-                    )
-        return self
+    @field_validator("max_nodes", "consolidation_policy", "consolidate_after", "expire_after", "node_overlay")
+    @classmethod
+    def _karpenter_keys_need_karpenter(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only for keys the stack sets, after `provisioner` (declared first). When provisioner
+        # itself was refused it is missing here, and this key is not blamed for it.
+        provisioner = info.data.get("provisioner")
+        if provisioner is not None and provisioner != "karpenter":
+            alias = cls.model_fields[str(info.field_name)].alias or info.field_name
+            raise ValueError(
+                f"{echo(value)} is set, but {alias} applies only with provisioner 'karpenter' "
+                f"(provisioner is {provisioner!r}); remove it or set provisioner: karpenter"
+            )
+        return value
+
+    @field_validator("consolidate_after", "expire_after")
+    @classmethod
+    def _go_duration(cls, value: str, info: ValidationInfo) -> str:
+        seconds = duration_seconds(value)
+        if seconds is not None and seconds > MAX_DURATION_SECONDS:
+            raise ValueError(
+                f"{echo(value)} is longer than Karpenter can read (Go durations stop at about "
+                f"{MAX_DURATION_SECONDS // 3600}h); use a shorter duration, or Never"
+            )
+        if info.field_name == "expire_after" and seconds is not None and seconds < MIN_EXPIRE_AFTER_SECONDS:
+            raise ValueError(
+                f"{echo(value)} is too short: Karpenter replaces every GPU node this old, and each "
+                "replacement restarts its model servers (image pull, weights download, load); use at "
+                f"least {MIN_EXPIRE_AFTER_SECONDS // 3600}h (Karpenter's default is 720h), or Never"
+            )
+        return value
+
+
+def duration_seconds(duration: str) -> int | None:
+    """The seconds of a Karpenter duration (`1h30m`), or None for Never."""
+    if duration == "Never":
+        return None
+    return sum(int(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(duration))
 
 
 class _PoolSettings(Protocol):

@@ -18,6 +18,10 @@ def _nodepool_disk_bounds() -> tuple[int, int]:
 
 
 NODEPOOL_DISK_MIN_GIB, NODEPOOL_DISK_MAX_GIB = _nodepool_disk_bounds()
+# Karpenter's GPU nodes take their disk from the ExoscaleNodeClass: `spec.diskSize` 10 to 8000 GiB
+# (exoscale/karpenter-provider-exoscale, karpenter.exoscale.com_exoscalenodeclasses.yaml, vendored
+# in schemas/crds/); the API server refuses a class beyond it.
+KARPENTER_DISK_MAX_GIB = 8000
 
 # "An Anti-Affinity Group cannot contain more than 8 instances" (Exoscale documentation,
 # https://community.exoscale.com/product/compute/instances/how-to/anti-affinity/).

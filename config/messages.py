@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -35,9 +36,11 @@ def describe(
     *,
     literal: Callable[[Path, Any], str | None],
     hidden: Callable[[Path], bool],
+    unquoted: Callable[[Path, Any], bool] = lambda path, value: False,
 ) -> str:
     """The message for one error of validating `root`. `literal(path, value)` is the text the
-    value was written as, when known; values at `hidden(path)` are never echoed."""
+    value was written as, when known; `unquoted(path, value)` whether text was written without
+    quotes; values at `hidden(path)` are never echoed."""
     path: Path = tuple(part for part in error["loc"] if part != "[key]")
     kind, message = error["type"], str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")
@@ -55,7 +58,8 @@ def describe(
         return problem(path, f"{given} is not accepted: it must be {PATTERN_HELP.get(pattern, pattern)}")
     if kind in _WANTED:
         written = None if hidden(path) else literal(path, value)
-        return problem(path, f"{given} is not accepted: {_type_hint(kind, value, written)}{_accepted(root, path)}")
+        hint = _type_hint(kind, value, written, unquoted=not hidden(path) and unquoted(path, value))
+        return problem(path, f"{given} is not accepted: {hint}{_accepted(root, path)}")
     if kind == "literal_error" and isinstance(value, str):
         expected = str(error.get("ctx", {}).get("expected", ""))
         choices = [choice.strip(" '") for choice in expected.replace(" or ", ", ").split(",")]
@@ -63,7 +67,7 @@ def describe(
     return problem(path, f"{given} is not accepted: {message}")
 
 
-def _type_hint(kind: str, value: Any, written: str | None) -> str:
+def _type_hint(kind: str, value: Any, written: str | None, *, unquoted: bool = False) -> str:
     wanted = _WANTED[kind]
     if kind == "string_type" and isinstance(value, bool | int | float):
         # The Pulumi CLI passes objects as JSON: YAML's unquoted 1.30 arrives as the number 1.3.
@@ -79,9 +83,26 @@ def _type_hint(kind: str, value: Any, written: str | None) -> str:
         return f"a boolean is not a number; write {wanted}"
     if kind == "int_type" and isinstance(value, float):
         return f"it must be {wanted}"
+    if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str) and unquoted:
+        # Written bare, yet read as text: `1,000`, `32k`, or a YAML 1.1 boolean such as `yes` that the
+        # CLI passes on as text.
+        return f"written without quotes, but YAML reads it as text, not as {wanted}; write {wanted}{_like(kind, value)}"
     if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str):
         return f"it is text (in quotes); write {wanted} without quotes"
     return f"it must be {wanted}"
+
+
+def _like(kind: str, text: str) -> str:
+    """", such as 10000" for `1e4` where the text is a number in another spelling; "" otherwise."""
+    try:
+        number = float(text.replace("_", ""))
+    except ValueError:
+        return ""
+    if not math.isfinite(number) or abs(number) >= 1e18:
+        return ""
+    if kind == "int_type":
+        return f", such as {int(number)}" if number.is_integer() else ""
+    return f", such as {number!r}" if kind == "float_type" else ""
 
 
 def _accepted(root: type[BaseModel], path: Path) -> str:

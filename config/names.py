@@ -49,6 +49,11 @@ def api_key_secret_name(server: str) -> str:
     return f"{server}-api-key"
 
 
+def env_secret_name(server: str) -> str:
+    """The Secret holding a server's `secure:` env values."""
+    return f"{server}-env"
+
+
 @dataclass(frozen=True)
 class GeneratedName:
     kind: str
@@ -92,6 +97,7 @@ def generated_names(stack: StackConfig) -> list[GeneratedName]:
             GeneratedName("Service", namespace, headless_service_name(server.name), source, "its headless Service"),
             GeneratedName("Secret", namespace, hf_token_secret_name(server.name), source, "its Hugging Face token"),
             GeneratedName("Secret", namespace, api_key_secret_name(server.name), source, "its API key"),
+            GeneratedName("Secret", namespace, env_secret_name(server.name), source, "its secret environment"),
         ]
     return names
 

@@ -21,7 +21,12 @@ from config.errors import NAMESPACE, ConfigError, Path, did_you_mean, echo, prob
 from config.field_types import DnsLabel, Section
 from config.gpu_config import GpuNodepoolConfig
 from config.karpenter_config import karpenter_rule_errors
-from config.limits import ANTI_AFFINITY_GROUP_MAX_INSTANCES, MAX_MODEL_SERVERS
+from config.limits import (
+    ANTI_AFFINITY_GROUP_MAX_INSTANCES,
+    KARPENTER_DISK_MAX_GIB,
+    MAX_MODEL_SERVERS,
+    NODEPOOL_DISK_MAX_GIB,
+)
 from config.memory_fit import MemoryFit, MemoryFitError, fit_model
 from config.messages import describe, section_keys
 from config.mig_catalogue import MigProfile, api_zones
@@ -35,6 +40,11 @@ SECRET_KEYS = ("hfToken", "apiKey")
 # A key long enough that guessing it is hopeless; refused below this, with a way to make one.
 MIN_API_KEY_LENGTH = 16
 _MAKE_API_KEY = f'pulumi config set --secret {NAMESPACE}:apiKey "$(openssl rand -hex 24)"'
+
+# The namespaces every cluster starts with; names starting with `kube-` are reserved for the
+# system ("Initial namespaces" and "Avoid creating namespaces with the prefix kube-",
+# https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/).
+KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 # How each top-level key arrives from the engine: objects as JSON text, scalars as text.
 _JSON_KEYS = {"cluster": "a mapping (key: value lines)", "gpuNodepool": "a mapping (key: value lines)",
@@ -66,6 +76,20 @@ class StackConfig(Section):
                 f"{echo(zone)} is not an Exoscale zone; valid: {', '.join(api_zones())}{did_you_mean(zone, api_zones())}"
             )
         return zone
+
+    @field_validator("namespace")
+    @classmethod
+    def _own_namespace(cls, namespace: str) -> str:
+        # The program creates this namespace and owns it: server-side apply takes over one that
+        # exists, and `pulumi destroy` deletes it with everything in it.
+        if namespace in KUBERNETES_NAMESPACES or namespace.startswith("kube-"):
+            raise ValueError(
+                f"{echo(namespace)} is one of Kubernetes' own namespaces (default, and the kube- ones "
+                "are reserved for the system): the stack creates and owns its namespace, so it "
+                "would take it over and `pulumi destroy` would delete it; choose a namespace of "
+                "its own, such as 'inference'"
+            )
+        return namespace
 
     @field_validator("hf_token", "api_key")
     @classmethod
@@ -138,6 +162,15 @@ class StackConfig(Section):
     def cross_key_problems(self) -> list[str]:
         """The rules across keys; fills in each server's memory fit."""
         problems = self._nodepool_problems() + name_collisions(self) + self._exposure_problems()
+        if self.monitoring_namespace is not None and self.monitoring_namespace == self.namespace:
+            # The servers admit the monitoring namespace's pods: their own namespace would admit
+            # every pod in it, not only the router.
+            problems.append(problem(
+                ("monitoringNamespace",),
+                f"{echo(self.monitoring_namespace)} is the stack's own namespace (namespace): the model "
+                "servers would then admit every pod of it, not only the router; set the namespace "
+                "Prometheus runs in (such as 'monitoring'), or remove the key",
+            ))
         problems += router_problems(
             self.router,
             environment=self.environment,
@@ -187,7 +220,17 @@ class StackConfig(Section):
                 f"{echo(pool.mig_profile)} is not a MIG profile of {family.describe()}; "
                 f"valid: {', '.join(family.profiles)}{did_you_mean(pool.mig_profile, family.profiles)}",
             ))
-        if pool.gpus_per_node is None and family.gpus_per_node(pool.instance_type) is None:
+        catalogue_gpus = family.gpus_per_node(pool.instance_type)
+        if pool.gpus_per_node is not None and catalogue_gpus is not None and pool.gpus_per_node != catalogue_gpus:
+            # The slices promised (and the servers placed) follow gpusPerNode: more GPUs than the
+            # instance has leaves servers Pending for slices that do not exist.
+            problems.append(problem(
+                ("gpuNodepool", "gpusPerNode"),
+                f"{pool.gpus_per_node} contradicts the catalogue: {pool.instance_type} has "
+                f"{catalogue_gpus} GPU(s); remove gpusPerNode (it is only for instance types the "
+                f"catalogue does not know) or set it to {catalogue_gpus}",
+            ))
+        if pool.gpus_per_node is None and catalogue_gpus is None:
             known = ", ".join(f"{family.family}.{size}" for size in family.gpus_per_size)
             problems.append(problem(
                 ("gpuNodepool", "gpusPerNode"),
@@ -198,6 +241,13 @@ class StackConfig(Section):
             pool, size_set="size" in pool.model_fields_set, service_level=self.cluster.service_level
         ):
             problems.append(problem(tuple(key.split(".")), message))
+        if self.karpenter and pool.disk_size > KARPENTER_DISK_MAX_GIB:
+            problems.append(problem(
+                ("gpuNodepool", "diskSize"),
+                f"{pool.disk_size} GiB is more than Karpenter's GPU nodes can have: an ExoscaleNodeClass "
+                f"takes at most {KARPENTER_DISK_MAX_GIB} GiB (a fixed nodepool up to {NODEPOOL_DISK_MAX_GIB}); "
+                f"use at most {KARPENTER_DISK_MAX_GIB} with provisioner 'karpenter'",
+            ))
         if pool.anti_affinity and pool.nodes > ANTI_AFFINITY_GROUP_MAX_INSTANCES:
             problems.append(problem(
                 ("gpuNodepool", "maxNodes" if self.karpenter else "size"),
@@ -205,6 +255,21 @@ class StackConfig(Section):
                 f"group holds at most {ANTI_AFFINITY_GROUP_MAX_INSTANCES} instances; use at most "
                 f"{ANTI_AFFINITY_GROUP_MAX_INSTANCES}, or set gpuNodepool.antiAffinity: false "
                 "(the nodes may then share a host)",
+            ))
+        elif (
+            pool.anti_affinity
+            and not self.karpenter
+            and pool.replace_strategy == "createFirst"
+            and 2 * pool.size > ANTI_AFFINITY_GROUP_MAX_INSTANCES
+        ):
+            # createFirst starts the new pool before deleting the old one, both in the one group.
+            problems.append(problem(
+                ("gpuNodepool", "replaceStrategy"),
+                f"'createFirst' with antiAffinity: true and size: {pool.size}: during a replacement the "
+                f"old and the new pool share the anti-affinity group, {2 * pool.size} instances, but "
+                f"a group holds at most {ANTI_AFFINITY_GROUP_MAX_INSTANCES}; use size <= "
+                f"{ANTI_AFFINITY_GROUP_MAX_INSTANCES // 2}, replaceStrategy: deleteFirst, or "
+                "antiAffinity: false",
             ))
         return problems
 
@@ -279,6 +344,8 @@ def load_stack_config(
     facts = facts or StackFileFacts()
     raw, unreadable, problems = _parse(values)
     problems += _non_text_scalars(raw, facts, unreadable)
+    for name in unreadable:
+        raw.pop(name, None)  # refused already: not validated (and reported) again
     secret = {name for name in raw if f"{NAMESPACE}:{name}" in secret_keys}
     misplaced = _secret_placement(raw, secret, facts)
     if misplaced:
@@ -289,7 +356,7 @@ def load_stack_config(
         stack = StackConfig.model_validate(raw)
     except ValidationError as error:
         problems += [
-            describe(e, StackConfig, literal=facts.literal, hidden=_hidden)
+            describe(e, StackConfig, literal=facts.literal, hidden=_hidden, unquoted=facts.unquoted)
             for e in error.errors()
             # A key whose text could not be read is already reported; not again as missing.
             if not (e["type"] == "missing" and e["loc"][0] in unreadable)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from config.errors import Path, key
 from config.instance_types import api_families, api_sizes
 from config.messages import section_keys
-from config.owned_settings import OWNED_ENV, OWNED_FLAGS
+from config.owned_settings import OWNED_ENV, OWNED_FLAGS, SHORT_FLAGS
 from config.stack_config import StackConfig
 from tests.stack_values import secure
 from tools.mock_run import stack_file_config
@@ -255,10 +255,19 @@ def unpinned_image(draw: Draw, stack: str, config: dict[str, Any]) -> Case:
 
 def owned_setting(draw: Draw, stack: str, config: dict[str, Any]) -> Case:
     server = draw(st.integers(0, len(config["sks-mig:models"]) - 1))
+    if draw(st.integers(0, 5)) == 0:
+        # A word after a flag that takes no value: vLLM reads it as a second model.
+        switch = draw(st.sampled_from(["--enable-prefix-caching", "--enforce-eager", "--trust-remote-code",
+                                       "--kv-cache-dtype=fp8", "--no-enable-log-requests"]))
+        config["sks-mig:models"][server]["extraArgs"] = [switch, draw(st.sampled_from(["other/model", "1", "x"]))]
+        return Case(stack, config, "second positional", key(("models", server, "extraArgs")))
     if draw(st.booleans()):
-        flag = draw(st.sampled_from(OWNED_FLAGS))
-        variant = draw(st.sampled_from([flag, f"{flag}=1", flag.replace("-", "_").replace("__", "--", 1),
-                                        flag[: draw(st.integers(3, len(flag)))], "--"]))
+        flag = draw(st.sampled_from([*OWNED_FLAGS, *SHORT_FLAGS]))
+        if flag.startswith("--"):
+            variants = [flag, f"{flag}=1", flag.replace("-", "_").replace("__", "--", 1), flag[: draw(st.integers(3, len(flag)))]]
+        else:  # a short flag: `-tp`, `-tp=1`, an abbreviation (`-t`), a one-letter one with its value (`-n2`)
+            variants = [flag, f"{flag}=1", flag[:2], f"{flag}2" if len(flag) == 2 else flag]
+        variant = draw(st.sampled_from([*variants, "--"]))
         before = draw(st.sampled_from([[], ["--enable-prefix-caching"], ["--max-loras", "2"]]))
         args = [variant, "1"] if draw(st.integers(0, 5)) else ["microsoft/Phi-4-mini-instruct"]
         config["sks-mig:models"][server]["extraArgs"] = (before if args[0].startswith("-") else []) + args
@@ -275,7 +284,15 @@ def broken_rule(draw: Draw, stack: str, config: dict[str, Any]) -> Case:
     choice = draw(st.sampled_from(["prod without key", "required key", "lb without cidrs", "lb without key",
                                    "batch below seqs", "other gpu profile", "too many replicas", "minor version",
                                    "mig strategy", "unknown gpus", "size typo", "anti-affinity", "unknown model",
-                                   "context too long"]))
+                                   "context too long", "gpus against the catalogue", "kubernetes namespace",
+                                   "monitoring in own namespace", "create first beyond the group"]))
+    if choice == "kubernetes namespace":
+        config["sks-mig:namespace"] = draw(st.sampled_from(["default", "kube-system", "kube-public", "kube-node-lease",
+                                                            "kube-x"]))
+        return Case(stack, config, choice, "sks-mig:namespace")
+    if choice == "monitoring in own namespace":
+        config["sks-mig:monitoringNamespace"] = config.get("sks-mig:namespace", "inference")
+        return Case(stack, config, choice, "sks-mig:monitoringNamespace")
     if choice in ("prod without key", "required key"):
         config.pop("sks-mig:apiKey", None)
         config["sks-mig:environment" if choice == "prod without key" else "sks-mig:requireApiKey"] = (
@@ -317,6 +334,13 @@ def broken_rule(draw: Draw, stack: str, config: dict[str, Any]) -> Case:
     if choice == "anti-affinity":
         pool["size"] = draw(st.integers(9, 64))
         return Case(stack, config, choice, "sks-mig:gpuNodepool.size")
+    if choice == "gpus against the catalogue":
+        pool["gpusPerNode"] = draw(st.integers(2, 16))  # every shipped stack is a .small: 1 GPU
+        return Case(stack, config, choice, "sks-mig:gpuNodepool.gpusPerNode")
+    if choice == "create first beyond the group":
+        pool.update(replaceStrategy="createFirst", size=draw(st.integers(5, 8)))
+        pool.pop("antiAffinity", None)
+        return Case(stack, config, choice, "sks-mig:gpuNodepool.replaceStrategy")
     if choice == "unknown model":
         model["model"] = "acme/" + draw(st.from_regex(r"[a-z][a-z0-9]{2,12}", fullmatch=True))
         return Case(stack, config, choice, key(("models", server, "model")))
@@ -338,9 +362,21 @@ def karpenter_or_router_rule(draw: Draw, stack: str, config: dict[str, Any]) -> 
     server = draw(st.integers(0, len(config["sks-mig:models"]) - 1))
     choice = draw(st.sampled_from(["karpenter on starter", "karpenter with size", "karpenter without maxNodes",
                                    "karpenter beyond maxNodes", "karpenter load balancer", "router alias",
-                                   "router load balancer without key", "router and exposed server"]))
+                                   "router load balancer without key", "router and exposed server",
+                                   "karpenter short expiry", "karpenter key on a fixed pool",
+                                   "karpenter disk beyond the node class"]))
+    if choice == "karpenter key on a fixed pool":
+        name, value = draw(st.sampled_from([("maxNodes", 2), ("consolidateAfter", "5m"), ("nodeOverlay", True)]))
+        config["sks-mig:gpuNodepool"][name] = value
+        return Case(stack, config, choice, f"sks-mig:gpuNodepool.{name}")
     if choice.startswith("karpenter"):
         pool = _as_karpenter(config)
+        if choice == "karpenter disk beyond the node class":
+            pool["diskSize"] = draw(st.integers(8001, 51200))
+            return Case(stack, config, choice, "sks-mig:gpuNodepool.diskSize")
+        if choice == "karpenter short expiry":
+            pool["expireAfter"] = draw(st.sampled_from(["0s", "1s", "30m", "59m", "59m59s", "3599s"]))
+            return Case(stack, config, choice, "sks-mig:gpuNodepool.expireAfter")
         if choice == "karpenter on starter":
             config["sks-mig:cluster"]["serviceLevel"] = "starter"
             return Case(stack, config, choice, "sks-mig:cluster.serviceLevel")
@@ -411,8 +447,15 @@ def _network(draw: Draw) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
+# Arguments of vLLM 0.22.1 the component leaves to the user (vllm/engine/arg_utils.py: no
+# --disable-log-requests there any more; --enable-log-requests is a BooleanOptionalAction).
 _SAFE_ARGS = [("--enable-prefix-caching",), ("--shutdown-timeout", "30"), ("--kv-cache-dtype=fp8",),
-              ("--max-loras", "2"), ("--disable-log-requests",), ("--enforce-eager",)]
+              ("--max-loras", "2"), ("--no-enable-log-requests",), ("--enforce-eager",), ("-q", "fp8"),
+              ("--tokenizer-mode", "auto"), ("-dpn", "0")]
+
+
+def _other_than(own: str) -> Callable[[str], bool]:
+    return lambda name: name != own
 
 
 def valid_changes(draw: Draw, stack: str, config: dict[str, Any]) -> None:
@@ -425,8 +468,10 @@ def valid_changes(draw: Draw, stack: str, config: dict[str, Any]) -> None:
             config["sks-mig:environment"] = draw(st.sampled_from(["dev", "prod"]))
             config.setdefault("sks-mig:apiKey", secure())
         elif change == 1:
-            config["sks-mig:namespace"] = draw(DNS_LABEL)
-            config["sks-mig:monitoringNamespace"] = draw(DNS_LABEL)
+            # Not one of Kubernetes' own namespaces, and monitoring elsewhere than the stack's own.
+            namespace = draw(DNS_LABEL.filter(lambda name: name != "default" and not name.startswith("kube-")))
+            config["sks-mig:namespace"] = namespace
+            config["sks-mig:monitoringNamespace"] = draw(DNS_LABEL.filter(_other_than(namespace)))
         elif change == 2:
             cluster["name"] = "c-" + draw(DNS_LABEL)
             cluster["kubernetesVersion"] = f"1.{draw(st.integers(30, 40))}.{draw(st.integers(0, 20))}"
@@ -440,12 +485,19 @@ def valid_changes(draw: Draw, stack: str, config: dict[str, Any]) -> None:
             cluster["nodePortCidrs"] = list(dict.fromkeys(_network(draw) for _ in range(draw(st.integers(0, 4)))))
         elif change == 5:
             pool["antiAffinity"] = draw(st.booleans())
-            pool["size"] = draw(st.integers(2, 8 if pool["antiAffinity"] else 64))
-            pool["diskSize"] = draw(st.integers(20, 51200))
             pool["replaceStrategy"] = draw(st.sampled_from(["deleteFirst", "createFirst"]))
+            # createFirst puts the old and the new pool in the one group for a while: half of it each.
+            in_group = 8 // (2 if pool["replaceStrategy"] == "createFirst" else 1)
+            pool["size"] = draw(st.integers(2, in_group if pool["antiAffinity"] else 64))
+            pool["diskSize"] = draw(st.integers(20, 51200))
             pool["name"] = "gpu-" + draw(DNS_LABEL)
         elif change == 6:
-            pool["gpusPerNode"] = draw(st.integers(1, 16))
+            # gpusPerNode: the catalogue's count for a size it knows, any count for one it does not.
+            if draw(st.booleans()):
+                pool["gpusPerNode"] = 1  # every shipped stack is a .small: 1 GPU
+            else:
+                pool["instanceType"] = pool["instanceType"].split(".")[0] + "." + draw(st.sampled_from(["large", "huge"]))
+                pool["gpusPerNode"] = draw(st.integers(1, 16))
         elif change == 7:
             config["sks-mig:hfToken"] = secure("hf_" + draw(st.text(string.ascii_letters + string.digits, min_size=8, max_size=40)))
             config["sks-mig:apiKey"] = secure(draw(st.text(string.ascii_letters + string.digits + "-_", min_size=16, max_size=64)))
@@ -456,7 +508,9 @@ def valid_changes(draw: Draw, stack: str, config: dict[str, Any]) -> None:
     if 14 in changes and 13 not in changes:
         # Last: Karpenter GPU nodes on the pro plane, at least as many as the fixed pool had (so the
         # replicas still fit); a LoadBalancer server (13) cannot reach them, so not with 13.
-        _as_karpenter(config, max_nodes=max(config["sks-mig:gpuNodepool"].get("size", 1), 2))
+        pool = _as_karpenter(config, max_nodes=max(config["sks-mig:gpuNodepool"].get("size", 1), 2))
+        # An ExoscaleNodeClass takes at most 8000 GiB of disk (a nodepool up to 51200).
+        pool["diskSize"] = min(pool.get("diskSize", 100), 8000)
 
 
 def _valid_model_change(draw: Draw, change: int, model: dict[str, Any], config: dict[str, Any]) -> None:

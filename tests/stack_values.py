@@ -33,7 +33,8 @@ def engine_values(config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]
         plain, was_secure = _decrypt(value)
         if was_secure:
             secret.append(key)
-        # As tools/mock_run.py does (the CLI, in Go, would write a whole float 2.0 as 2).
+        # Whole floats stay floats (2.0), to exercise the config layer's strict integers; the CLI,
+        # in Go, writes them as 2 (and so does tools/mock_run.py).
         values[key] = plain if isinstance(plain, str) else json.dumps(plain)
     return values, secret
 

@@ -3,8 +3,8 @@ config error naming the right `sks-mig:` key, without a traceback and before any
 every valid mutation is accepted.
 
 The bulk runs through `load_stack_config` with the values as the Pulumi CLI hands them over; a
-sample runs the real program under the mock engine to show nothing is registered. Deterministic
-(derandomized) in CI. A long soak:
+sample runs the real program under the mock engine: an invalid config registers nothing, a valid
+one registers its resources without error. Deterministic (derandomized) in CI. A long soak:
 
     SKS_MIG_FUZZ_EXAMPLES=50000 SKS_MIG_FUZZ_RANDOM=1 venv/bin/python -m pytest -q -s tests/test_config_fuzz.py
 
@@ -23,16 +23,19 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from pulumi.runtime.config import set_all_config
 
+import contract
 from config.errors import ConfigError
 from config.stack_config import load_stack_config
 from config.stack_file import StackFileFacts, stack_file_facts
 from tests.config_mutations import Case, invalid_config, valid_config
 from tests.stack_values import engine_values
 from tools.mock_run import PROJECT_DIR, ProgramFailed, run_program
+from tools.plan import check as schema_check
 
 INVALID_EXAMPLES = int(os.environ.get("SKS_MIG_FUZZ_EXAMPLES", "2000"))
 VALID_EXAMPLES = max(200, INVALID_EXAMPLES // 10)
 PROGRAM_EXAMPLES = max(40, INVALID_EXAMPLES // 50)
+VALID_PROGRAM_EXAMPLES = max(20, INVALID_EXAMPLES // 100)
 
 
 def _settings(examples: int) -> settings:
@@ -108,6 +111,47 @@ def test_valid_configs_are_accepted() -> None:
     assert figures["generated"] >= VALID_EXAMPLES and figures["valid rejected"] == 0
 
 
+def test_valid_configs_deploy_in_the_real_program() -> None:
+    """Accepted by the config layer is not enough: the components must register every resource."""
+    figures: Counter[str] = Counter()
+
+    @_settings(VALID_PROGRAM_EXAMPLES)
+    @given(valid_config())
+    def check(case: Case) -> None:
+        figures["generated"] += 1
+        figures[f"stack {case.stack}"] += 1
+        values, secret = engine_values(case.config)
+        try:
+            run = run_program(lambda: _program(values, secret), case.stack)
+        except ProgramFailed as failure:
+            figures["valid rejected"] += 1
+            raise AssertionError(f"valid config refused by the program:\n{failure}\n{case.config}") from None
+        except Exception:  # a traceback out of the program
+            figures["tracebacks"] += 1
+            raise AssertionError(f"traceback\n{traceback.format_exc()}\n{case.config}") from None
+        figures["resources registered"] += len(run.resources)
+        kinds = {resource.type for resource in run.resources}
+        assert {"kubernetes:core/v1:Namespace", "kubernetes:apps/v1:StatefulSet"} <= kinds, kinds
+        assert contract.OUTPUT_MIG_CAPACITY in run.outputs
+        # What the offline plan checks: Exoscale inputs and Kubernetes objects against their schemas
+        # (those of a Kubernetes version the installed schemas cover: the mutations go beyond them).
+        _, errors = schema_check(run)
+        assert [e for e in errors if not e.startswith("not checked:")] == [], f"{errors}\n{case.config}"
+
+    started = time.monotonic()
+    check()
+    _report("valid (real program)", figures, time.monotonic() - started)
+    assert figures["generated"] >= VALID_PROGRAM_EXAMPLES
+    assert figures["valid rejected"] == 0 and figures["tracebacks"] == 0
+
+
+def _program(values: dict[str, str], secret: list[str]) -> None:
+    """The real program, with the config as the language host sets it: every value, and the keys
+    that are secret."""
+    set_all_config(values, secret_keys=secret)
+    runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+
+
 def test_invalid_configs_register_nothing_in_the_real_program() -> None:
     figures: Counter[str] = Counter()
 
@@ -117,14 +161,8 @@ def test_invalid_configs_register_nothing_in_the_real_program() -> None:
         figures["generated"] += 1
         figures[case.kind] += 1
         values, secret = engine_values(case.config)
-
-        def program() -> None:
-            # As the language host does: the whole config, and the keys that are secret.
-            set_all_config(values, secret_keys=secret)
-            runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
-
         try:
-            run_program(program, case.stack)
+            run_program(lambda: _program(values, secret), case.stack)
         except ProgramFailed as failure:
             figures["resources registered"] += len(failure.registered)
             assert failure.registered == [], f"{case.kind}: registered {[r.name for r in failure.registered]}"

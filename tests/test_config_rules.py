@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from config.errors import ConfigError
-from config.owned_settings import OWNED_FLAGS
+from config.owned_settings import COMPONENT_FLAGS, OWNED_FLAGS
 from config.stack_config import StackConfig
 from config.stack_file import read_stack_file
 from tests.conftest import refused
@@ -109,6 +109,30 @@ def test_types_are_strict(changes: dict[str, Any], expected: str) -> None:
     assert expected in problems(dev(**changes))
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("maxModelLen: 10,000", "sks-mig:models[0].maxModelLen: '10,000' is not accepted: written without quotes, but "
+      "YAML reads it as text, not as a whole number; write a whole number"),
+     ("maxModelLen: 32k", "'32k' is not accepted: written without quotes, but YAML reads it as text"),
+     ("gpuMemoryUtilization: 90%", "'90%' is not accepted: written without quotes, but YAML reads it as text, not as a number"),
+     ("maxModelLen: '4096'", "'4096' is not accepted: it is text (in quotes); write a whole number without quotes")],
+)
+def test_text_read_from_an_unquoted_number_is_told_as_such(tmp_path: Path, line: str, expected: str) -> None:
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    text = (Path(__file__).parent.parent / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    stack_file.write_text(text.replace("model: microsoft/Phi-4-mini-instruct", f"model: microsoft/Phi-4-mini-instruct\n      {line}"))
+    config = stack_file_config("dev", tmp_path)
+    assert expected in problems_with_file(config, stack_file)
+
+
+def test_a_yaml_1_1_boolean_the_cli_passes_as_text_is_told_it_was_unquoted(tmp_path: Path) -> None:
+    # go-yaml v3 passes `yes` on as the text "yes" (v2 as true); the file shows it was not quoted.
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text("config:\n  sks-mig:gpuNodepool:\n    antiAffinity: yes\n", encoding="utf-8")
+    message = problems_with_file(dev(gpuNodepool__antiAffinity="yes"), stack_file)
+    assert "sks-mig:gpuNodepool.antiAffinity: 'yes' is not accepted: written without quotes, but YAML reads it as text" in message
+
+
 def test_an_unquoted_version_gets_a_hint_to_quote_it() -> None:
     message = problems(dev(cluster__kubernetesVersion=1.30))
     assert "sks-mig:cluster.kubernetesVersion: 1.3 is not accepted: YAML reads it unquoted as a number" in message
@@ -163,6 +187,14 @@ def test_a_top_level_text_key_written_as_a_yaml_boolean_or_number_is_refused(
     config = dev(**{key: written})
     message = problems_with_file(config, stack_file)
     assert f"sks-mig:{key}: {written} is " in message and "in YAML, not text" in message
+    assert message.count(f"sks-mig:{key}:") == 1  # refused once, not validated again as text
+
+
+def test_a_hex_namespace_is_reported_once(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text("config:\n  sks-mig:namespace: 0x10\n", encoding="utf-8")
+    message = problems_with_file(dev(namespace="16"), stack_file)
+    assert message == "sks-mig:namespace: 0x10 is a number in YAML, not text; write the text you mean, quoted if need be"
 
 
 # -- bounds: the API document's where it has them, generous ceilings elsewhere ---------------------
@@ -183,7 +215,10 @@ def test_a_top_level_text_key_written_as_a_yaml_boolean_or_number_is_refused(
      ({"models__0__cacheSize": "50G"}, "a whole number of GiB from 1Gi to 10000Gi"),
      ({"models__0__cacheSize": "lots"}, "sks-mig:models[0].cacheSize: 'lots' is not a Kubernetes quantity"),
      ({"models__0__weightsGb": float("nan")}, "sks-mig:models[0].weightsGb: nan is not accepted"),
-     ({"models__0__gpuMemoryUtilization": 0.99}, "gpuMemoryUtilization: 0.99 is not accepted")],
+     ({"models__0__gpuMemoryUtilization": 0.99}, "gpuMemoryUtilization: 0.99 is not accepted"),
+     ({"models__0__cacheSize": "9999999999999999999Ei"}, "'9999999999999999999Ei' is not accepted: the Exoscale block storage"),
+     ({"models__0__cacheSize": "1" * 5000 + "Gi"}, "has more digits than any size in range needs"),
+     ({"models__0__cacheSize": "0.5Gi"}, "'0.5Gi' is not accepted: the Exoscale block storage")],
 )
 def test_numbers_are_bounded(changes: dict[str, Any], expected: str) -> None:
     assert expected in problems(dev(**changes))
@@ -268,9 +303,46 @@ def test_env_values_are_never_echoed() -> None:
 
 @pytest.mark.parametrize("flag", OWNED_FLAGS)
 def test_every_owned_flag_is_refused_in_extra_args(flag: str) -> None:
+    # The component's own flags, and (since the reviewer's item 6) the ones that cannot work in its pod.
+    why = "which the component sets itself" if flag in COMPONENT_FLAGS else "which cannot work in the model server's pod"
     for args in ([flag, "1"], [f"{flag}=1"], [flag.replace("-", "_").replace("__", "--", 1) + "=1"]):
         message = problems(dev(models__0__extraArgs=["--enable-prefix-caching", *args]))
-        assert f"sks-mig:models[0].extraArgs[1]: '{args[0]}' sets {flag}, which the component sets itself" in message
+        assert f"sks-mig:models[0].extraArgs[1]: '{args[0]}' sets {flag}, {why}" in message
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "why"),
+    [(["-tp", "2"], "--tensor-parallel-size", "one MIG slice (one CUDA device)"),
+     (["-pp=2"], "--pipeline-parallel-size", "scale with the model's `replicas` key"),
+     (["-dp", "2"], "--data-parallel-size", "one MIG slice"), (["-t", "2"], "--tensor-parallel-size", "one MIG slice"),
+     (["-n2"], "--nnodes", "one MIG slice"), (["--pipeline_parallel_size", "2"], "--pipeline-parallel-size", "one MIG slice"),
+     (["--ssl-keyfile", "/k.pem"], "--ssl-keyfile", "HTTPS"), (["--ssl-certfile=/c.pem"], "--ssl-certfile", "HTTPS"),
+     (["--download-dir", "/tmp"], "--download-dir", "starts offline"), (["--tokenizer", "o/t"], "--tokenizer", "not on disk"),
+     (["--hf-token", "hf_x"], "--hf-token", "sks-mig:hfToken"), (["--headless"], "--headless", "no API server")],
+)
+def test_flags_that_cannot_work_in_the_pod_are_refused_with_why(args: list[str], flag: str, why: str) -> None:
+    # vLLM 0.22.1's names and short forms (vllm/engine/arg_utils.py, vllm/entrypoints/openai/cli_args.py).
+    message = problems(dev(models__0__extraArgs=args))
+    assert f"sks-mig:models[0].extraArgs[0]: '{args[0]}' sets {flag}, which cannot work in the model server's pod" in message
+    assert why in message
+
+
+def test_a_second_positional_argument_is_refused_naming_the_flag_before_it() -> None:
+    message = problems(dev(models__0__extraArgs=["--enable-prefix-caching", "other/model"]))
+    assert ("sks-mig:models[0].extraArgs: 'other/model' follows '--enable-prefix-caching', which takes no value, "
+            "so vLLM would read it as a second model") in message
+    assert "already has its value (after '=')" in problems(dev(models__0__extraArgs=["--kv-cache-dtype=fp8", "x"]))
+    # A value after a flag that takes one, and list values, stay the user's.
+    args = ["-q", "fp8", "--allowed-origins", "a", "b", "--disable-access-log-for-endpoints", "/health", "-dpn", "0"]
+    assert accepted(dev(models__0__extraArgs=args)).models[0].extra_args == args
+
+
+@pytest.mark.parametrize("name", ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE", "TRANSFORMERS_OFFLINE",
+                                  "CUDA_VISIBLE_DEVICES"])
+def test_env_that_would_undo_the_offline_cache_or_the_slice_is_refused(name: str) -> None:
+    message = problems(dev(models__0__env={name: "/somewhere"}))
+    assert f"sks-mig:models[0].env.{name}: '{name}' cannot be set: " in message
+    assert "init container" in message or "MIG slice" in message
 
 
 def test_an_abbreviated_owned_flag_is_refused() -> None:
@@ -496,10 +568,19 @@ def test_env_values_of_a_secret_models_key_stay_secret_in_the_pod_spec() -> None
 
     run = run_program(program, "dev")
     phi = next(r for r in run.of_type("kubernetes:apps/v1:StatefulSet") if r.name == "vllm-phi")
-    # The SDK marks the whole `spec` secret once a value inside it is.
-    assert is_secret(phi.inputs["spec"])
-    env = {e["name"]: e.get("value") for e in reveal(phi.inputs["spec"])["template"]["spec"]["containers"][0]["env"]}
-    assert (env["TOKEN"], env["MODE"]) == ("s3cret-token-value", "fast")
+    secrets = {reveal(r.inputs)["metadata"]["name"]: r for r in run.of_type("kubernetes:core/v1:Secret")}
+
+    def value_of(entry: dict[str, Any]) -> str:
+        """The value reaches vLLM secret all the way: in the pod spec (the SDK then marks the whole
+        `spec` secret), or in a Secret the container reads it from."""
+        if "value" in entry:
+            assert is_secret(phi.inputs["spec"])
+            return str(entry["value"])
+        ref = entry["valueFrom"]["secretKeyRef"]
+        return str(reveal(secrets[ref["name"]].inputs)["stringData"][ref["key"]])
+
+    env = {e["name"]: e for e in reveal(phi.inputs["spec"])["template"]["spec"]["containers"][0]["env"]}
+    assert (value_of(env["TOKEN"]), value_of(env["MODE"])) == ("s3cret-token-value", "fast")
     assert "s3cret-token-value" not in json.dumps([_without_secrets(r.inputs) for r in run.resources], default=str)
 
 

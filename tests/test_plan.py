@@ -33,10 +33,11 @@ def test_dev_plan_shows_tree_outputs_capacity_and_passes_its_checks(tmp_path: Pa
 
 
 def test_plan_masks_secrets_in_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from tools import mock_run
+    from tools import mock_run, plan
 
     config = mock_run.stack_file_config("dev") | {"sks-mig:hfToken": {"secure": "v1:abc"}}
-    monkeypatch.setattr(mock_run, "stack_file_config", lambda stack, project_dir=PROJECT_DIR: config)
+    # tools.plan holds its own reference to the function: patch the one main() calls.
+    monkeypatch.setattr(plan, "stack_file_config", lambda stack, project_dir=PROJECT_DIR: config)
     assert main(["dev", "--out", str(tmp_path)]) == 0
     written = "".join(p.read_text() for p in tmp_path.glob("*.yaml")) + capsys.readouterr().out
     assert "[secret]" in written
@@ -134,3 +135,119 @@ def test_the_readme_shows_the_real_dev_plan(capsys: pytest.CaptureFixture[str]) 
     readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
     shown = readme.split("prints:\n\n```text\n", 1)[1].split("\n```", 1)[0]
     assert shown == capsys.readouterr().out.rstrip("\n")
+
+
+# -- secrets inside objects, the --out folder, stack files the CLI refuses (review findings) --------
+
+
+def test_a_secure_env_value_is_planned_as_the_cli_passes_it_and_stays_masked(tmp_path: Path) -> None:
+    # The CLI decrypts a `secure:` leaf inside an object and marks the whole key secret
+    # (pulumi sdk/go/common/resource/config/object.go); the plan must accept what `pulumi up` accepts.
+    project = _project_copy(tmp_path)
+    text = (project / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    (project / "Pulumi.dev.yaml").write_text(text.replace(
+        "      model: microsoft/Phi-4-mini-instruct\n",
+        "      model: microsoft/Phi-4-mini-instruct\n      env:\n        MY_TOKEN:\n          secure: v1:Y2lwaGVydGV4dA==\n"
+        "        MODE: fast\n",
+    ), encoding="utf-8")
+    result = _plan(project, "dev")
+    assert result.returncode == 0, result.stderr
+    assert "All checks passed." in result.stdout
+    written = {p.name: p.read_text(encoding="utf-8") for p in (project / "plan-out").glob("*.yaml")}
+    everything = result.stdout + result.stderr + "".join(written.values())
+    assert SECRET_PLACEHOLDER not in everything and "Y2lwaGVydGV4dA" not in everything
+    pods = [yaml.safe_load(text) for name, text in written.items() if "statefulset-vllm-phi" in name]
+    containers = pods[0]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in containers[0]["env"]}
+    assert env["MODE"]["value"] == "fast"
+    assert env["MY_TOKEN"].get("value") in (None, "[secret]")  # masked, or taken from a Secret
+
+
+def test_nested_secure_values_are_decrypted_in_place_and_mark_their_key() -> None:
+    from tools.mock_run import decrypted
+
+    value = {"name": "x", "env": {"A": {"secure": "v1:abc"}, "B": "b"}, "list": [{"secure": "v1:d"}]}
+    assert decrypted(value) == (
+        {"name": "x", "env": {"A": SECRET_PLACEHOLDER, "B": "b"}, "list": [SECRET_PLACEHOLDER]}, True)
+    assert decrypted({"secure": 3}) == ({"secure": 3}, False)  # not text: not a secure value (isSecureValue)
+    assert decrypted([{"a": 1}]) == ([{"a": 1}], False)
+
+
+def test_out_refuses_a_folder_holding_yaml_the_plan_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "notes.yml"):
+        (tmp_path / name).write_text("keep: me\n", encoding="utf-8")
+    assert main(["dev", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: --out {tmp_path}: the folder holds YAML the plan did not write (Pulumi.dev.yaml, Pulumi.yaml, notes.yml)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Pulumi.dev.yaml", "Pulumi.yaml", "notes.yml"]
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    assert main(["dev", "--out", str(tmp_path / "file")]) == 1
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_out_replaces_only_the_plans_own_manifests(tmp_path: Path) -> None:
+    (tmp_path / "99-statefulset-gone.yaml").write_text("old: manifest\n", encoding="utf-8")
+    (tmp_path / "README.txt").write_text("mine\n", encoding="utf-8")
+    assert main(["dev", "--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "99-statefulset-gone.yaml" not in names and "README.txt" in names
+    assert (tmp_path / "README.txt").read_text(encoding="utf-8") == "mine\n"
+    assert "00-deployment-model-router.yaml" in names
+
+
+def test_a_stack_file_whose_value_contains_itself_is_a_clean_error(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path)
+    text = (project / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    (project / "Pulumi.dev.yaml").write_text(text + "  sks-mig:router: &a {self: *a}\n", encoding="utf-8")
+    result = _plan(project, "dev")
+    assert result.returncode == 1
+    assert "error: Pulumi.dev.yaml: `sks-mig:router` refers to itself (a YAML alias inside its own anchor)" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("'[' * 3000", "Pulumi.x.yaml: not valid YAML: nested too deeply"),
+     ("!!binary aGVsbG8=", "Pulumi.x.yaml: `sks-mig:zone` holds a value that is not text, a number"),
+     ("!!set {a, b}", "Pulumi.x.yaml: `sks-mig:zone` holds a value that is not text, a number")],
+)
+def test_stack_file_values_json_cannot_carry_are_clean_errors(tmp_path: Path, value: str, expected: str) -> None:
+    from tools.mock_run import StackFileError, stack_file_config
+
+    written = "[" * 3000 + "]" * 3000 if value.startswith("'['") else value
+    (tmp_path / "Pulumi.x.yaml").write_text(f"config:\n  sks-mig:zone: {written}\n", encoding="utf-8")
+    with pytest.raises(StackFileError) as error:
+        stack_file_config("x", tmp_path)
+    assert expected in str(error.value)
+
+
+def test_a_timestamp_stays_the_text_it_is_as_the_cli_passes_it(tmp_path: Path) -> None:
+    # go-yaml v3 keeps a timestamp read into an untyped value as its text; JSON could not carry a date.
+    from config.errors import ConfigError
+    from config.stack_file import read_stack_file
+    from tests.stack_values import load
+    from tools.mock_run import stack_file_config
+
+    (tmp_path / "Pulumi.x.yaml").write_text("config:\n  sks-mig:zone: 2026-07-02\n", encoding="utf-8")
+    config = stack_file_config("x", tmp_path)
+    assert config == {"sks-mig:zone": "2026-07-02"}
+    with pytest.raises(ConfigError, match="sks-mig:zone: '2026-07-02' is not an Exoscale zone"):
+        load(config, read_stack_file(tmp_path / "Pulumi.x.yaml"))
+
+
+def test_numbers_are_read_and_passed_on_as_the_cli_does(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # go-yaml reads `1e4` as a number (resolve.go, yamlStyleFloat) and Go's JSON writes 10000.0 as
+    # 10000: `pulumi up` accepts both keys below, so the plan must too.
+    from tools import mock_run, plan
+
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        (PROJECT_DIR / "Pulumi.dev.yaml").read_text(encoding="utf-8").replace(
+            "      model: microsoft/Phi-4-mini-instruct\n",
+            "      model: microsoft/Phi-4-mini-instruct\n      maxModelLen: 1e4\n      replicas: 1.0\n"),
+        encoding="utf-8")
+    config = mock_run.stack_file_config("dev", tmp_path)
+    assert config["sks-mig:models"][0]["maxModelLen"] == 10000.0
+    monkeypatch.setattr(plan, "stack_file_config", lambda stack, project_dir=PROJECT_DIR: config)
+    assert main(["dev", "--out", str(tmp_path / "out")]) == 0
+    assert "'vllm-phi': {'replicas': 1, 'model': 'microsoft/Phi-4-mini-instruct', 'maxModelLen': 10000," in capsys.readouterr().out

@@ -28,9 +28,6 @@ import slices_within_capacity  # the pack's module, top-level (tests.pack_resour
 capacity_check = slices_within_capacity.validate_slices_within_capacity
 
 
-capacity_check = slices_within_capacity.validate_slices_within_capacity
-
-
 def test_capacity_within_passes() -> None:
     stack = [resource(STS, with_replicas(model_server(), 4.0)), resource(NODEPOOL, nodepool())]
     assert check_stack(capacity_check, stack) == []

@@ -28,7 +28,9 @@ from tools import smoke_check
 KEY = "sk-router-test-3f9a"
 PHI, QWEN, LLAMA = "microsoft/Phi-4-mini-instruct", "Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.2-1B-Instruct"
 ALIASES = {"qwen": QWEN}
-TIMEOUT_S = 10.0
+# Generous for a loaded CI runner, and still far below the router's own request timeout
+# (components/model_router.py, REQUEST_TIMEOUT_SECONDS = 600 s): a router that waited for it fails.
+TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -115,7 +117,7 @@ def test_models_lists_every_served_name_and_alias(stack: Stack) -> None:
 def test_an_unknown_model_gets_an_openai_error_not_a_hang(stack: Stack) -> None:
     started = time.monotonic()
     status, body = call(stack.router, "POST", "/v1/chat/completions", chat("gpt-4o"))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 15  # fails fast: nothing like the 600 s request timeout
     assert status == 400
     assert "gpt-4o" in body["error"]["message"]
     assert body["error"]["type"] == "invalid_request_error"
@@ -179,7 +181,7 @@ def test_a_model_whose_server_is_down_fails_fast_and_the_others_still_answer(sta
     status, body = call(stack.router, "POST", "/v1/chat/completions", chat(LLAMA))
     elapsed = time.monotonic() - started
     assert status >= 500, body
-    assert elapsed < 5, f"took {elapsed:.1f} s"
+    assert elapsed < 30, f"took {elapsed:.1f} s"  # fails fast: nothing like the 600 s request timeout
     message = body["error"]["message"]
     assert "Cannot connect" in message and stack.llama_down_url.rsplit(":", 1)[1] in message
     assert LLAMA in message or "meta-llama" in message

@@ -3,6 +3,7 @@ what is accepted."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -166,3 +167,99 @@ def test_unknown_model_without_weights_asks_for_them(dev_config: dict[str, Any])
     dev_config["sks-mig:models"][0]["model"] = "acme/secret-model-9b"
     failure = refused(dev_config)
     assert "sks-mig:models[0].model:" in str(failure) and "weightsGb" in str(failure)
+
+
+# -- the reviewer's findings: settings the program accepted that break at deploy -------------------
+
+
+def test_gpus_per_node_contradicting_the_catalogue_is_refused_naming_both(dev_config: dict[str, Any]) -> None:
+    failure = refused(_with(dev_config, "gpuNodepool", gpusPerNode=4))
+    assert ("sks-mig:gpuNodepool.gpusPerNode: 4 contradicts the catalogue: gpurtx6000pro.small has 1 GPU(s); "
+            "remove gpusPerNode") in str(failure)
+    assert failure.registered == []
+
+
+def test_gpus_per_node_agreeing_with_the_catalogue_or_for_an_unknown_size_is_accepted(program: Any, dev_config: dict[str, Any]) -> None:
+    assert program("dev", _with(dev_config, "gpuNodepool", gpusPerNode=1)).outputs["migCapacity"].value["totalSlices"] == 4
+    unknown = _with(dev_config, "gpuNodepool", instanceType="gpurtx6000pro.large", gpusPerNode=2)
+    assert program("dev", unknown).outputs["migCapacity"].value["totalSlices"] == 8
+
+
+@pytest.mark.parametrize("namespace", ["default", "kube-system", "kube-public", "kube-node-lease", "kube-custom"])
+def test_a_kubernetes_namespace_is_refused_as_the_stacks_own(dev_config: dict[str, Any], namespace: str) -> None:
+    dev_config["sks-mig:namespace"] = namespace
+    failure = refused(dev_config)
+    assert f"sks-mig:namespace: '{namespace}' is one of Kubernetes' own namespaces" in str(failure)
+    assert "`pulumi destroy` would delete it" in str(failure)
+    assert failure.registered == []
+
+
+def test_the_monitoring_namespace_may_not_be_the_stacks_own(dev_config: dict[str, Any]) -> None:
+    dev_config["sks-mig:monitoringNamespace"] = "inference"
+    failure = refused(dev_config)
+    assert "sks-mig:monitoringNamespace: 'inference' is the stack's own namespace (namespace)" in str(failure)
+    assert "not only the router" in str(failure)
+
+
+@pytest.mark.parametrize(("size", "refused_"), [(4, False), (5, True)])
+def test_create_first_with_anti_affinity_fits_both_pools_in_the_group(
+    program: Any, dev_config: dict[str, Any], size: int, refused_: bool
+) -> None:
+    dev_config["sks-mig:gpuNodepool"].update(size=size, replaceStrategy="createFirst")
+    if not refused_:
+        assert program("dev", dev_config).one("pulumi-python:dynamic/nodepool:MigNodepool").inputs["size"] == size
+        return
+    message = str(refused(dev_config))
+    assert ("sks-mig:gpuNodepool.replaceStrategy: 'createFirst' with antiAffinity: true and size: 5: during a "
+            "replacement the old and the new pool share the anti-affinity group, 10 instances") in message
+    assert "use size <= 4, replaceStrategy: deleteFirst, or antiAffinity: false" in message
+    dev_config["sks-mig:gpuNodepool"]["antiAffinity"] = False
+    program("dev", dev_config)  # no group, no limit
+
+
+def test_a_karpenter_key_on_a_fixed_pool_is_blamed_on_that_key(dev_config: dict[str, Any]) -> None:
+    failure = refused(_with(dev_config, "gpuNodepool", maxNodes=3))
+    assert ("sks-mig:gpuNodepool.maxNodes: 3 is set, but maxNodes applies only with provisioner 'karpenter' "
+            "(provisioner is 'nodepool')") in str(failure)
+
+
+def _karpenter(config: dict[str, Any], **pool: Any) -> dict[str, Any]:
+    """A copy of `config` with Karpenter GPU nodes (on the pro control plane) and `pool` keys."""
+    config = copy.deepcopy(config)
+    config["sks-mig:cluster"]["serviceLevel"] = "pro"
+    config["sks-mig:gpuNodepool"].pop("size", None)
+    return _with(config, "gpuNodepool", provisioner="karpenter", maxNodes=2, **pool)
+
+
+@pytest.mark.parametrize("expire_after", ["0s", "30m", "59m59s"])
+def test_an_expiry_shorter_than_an_hour_is_refused(dev_config: dict[str, Any], expire_after: str) -> None:
+    failure = refused(_karpenter(dev_config, expireAfter=expire_after))
+    assert f"sks-mig:gpuNodepool.expireAfter: '{expire_after}' is too short: Karpenter replaces every GPU node" in str(failure)
+    assert "use at least 1h" in str(failure)
+
+
+def test_karpenter_durations_are_explained_and_bounded(program: Any, dev_config: dict[str, Any]) -> None:
+    message = str(refused(_karpenter(dev_config, consolidateAfter="ten minutes")))
+    assert ("sks-mig:gpuNodepool.consolidateAfter: 'ten minutes' is not accepted: it must be a duration such as "
+            "10m, 1h30m or Never") in message
+    assert "^((" not in message  # no raw pattern
+    assert "longer than Karpenter can read" in str(refused(_karpenter(dev_config, expireAfter="9999999999h")))
+    program("dev", _karpenter(dev_config, expireAfter="1h", consolidateAfter="0s"))
+
+
+def test_karpenter_disk_size_is_bounded_by_the_node_class_crd(program: Any, dev_config: dict[str, Any]) -> None:
+    # Found by the valid fuzz through the real program: 8001 GiB fits a nodepool, not a NodeClass.
+    import yaml
+
+    from config.limits import KARPENTER_DISK_MAX_GIB
+    from tools.checks import SCHEMAS_DIR
+
+    crd = yaml.safe_load((SCHEMAS_DIR / "crds" / "exoscalenodeclasses.karpenter.exoscale.com.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert spec["diskSize"]["maximum"] == KARPENTER_DISK_MAX_GIB
+    message = str(refused(_karpenter(dev_config, diskSize=8001)))
+    assert "sks-mig:gpuNodepool.diskSize: 8001 GiB is more than Karpenter's GPU nodes can have" in message
+    assert "at most 8000" in message
+    program("dev", _karpenter(dev_config, diskSize=8000))
+    assert program("dev", _with(dev_config, "gpuNodepool", diskSize=8001)).one(
+        "pulumi-python:dynamic/nodepool:MigNodepool").inputs["disk_size"] == 8001

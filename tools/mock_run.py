@@ -28,6 +28,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 import contract
+from config.stack_file import StackFileLoader
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = contract.PROJECT
@@ -119,17 +120,67 @@ def stack_file_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
         stacks = sorted(p.name.split(".")[1] for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"no stack file {path.name}; stacks here: {', '.join(stacks)}")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=StackFileLoader) or {}
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"{path.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else path.name
         raise StackFileError(f"{where}: not valid YAML: {error.problem or error}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise StackFileError(f"{path.name}: not valid YAML: {error}") from None
+    except RecursionError:
+        raise StackFileError(f"{path.name}: not valid YAML: nested too deeply") from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config or {}, dict):
         raise StackFileError(f"{path.name}: `config:` must be a mapping of keys to values")
+    for key, value in (config or {}).items():
+        if not isinstance(key, str):
+            raise StackFileError(f"{path.name}: the config key {key!r} is not text; keys are `<namespace>:<name>`")
+        try:
+            json.dumps(value, allow_nan=True)
+        except ValueError:
+            # A YAML alias inside its own anchor (`&a {self: *a}`): the Pulumi CLI refuses it too.
+            raise StackFileError(
+                f"{path.name}: `{key}` refers to itself (a YAML alias inside its own anchor); write the value out"
+            ) from None
+        except RecursionError:
+            raise StackFileError(f"{path.name}: `{key}` is nested too deeply") from None
+        except TypeError as error:  # a tagged value: !!binary, !!set
+            raise StackFileError(
+                f"{path.name}: `{key}` holds a value that is not text, a number, true/false, null, a list or "
+                f"a mapping ({error})"
+            ) from None
     return dict(config or {})
+
+
+def _as_go_json(value: Any) -> Any:
+    """`value` with its numbers as the CLI writes them (Go's encoding/json): a whole float below
+    1e21 has no decimal point, so `size: 2.0` reaches the program as 2 and `maxModelLen: 1e4` as
+    10000."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _as_go_json(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_as_go_json(child) for child in value]
+    return value
+
+
+def decrypted(value: Any) -> tuple[Any, bool]:
+    """(`value` as the CLI hands it to the program, whether it held a `secure:` value).
+
+    As the CLI does (pulumi sdk/go/common/resource/config/object.go, isSecureValue and decrypt):
+    a mapping of the single key `secure` with a text value is a secret at any depth; each is
+    decrypted in place (here: to the placeholder, we have no passphrase), and the whole top-level
+    key is marked secret when any value inside it is (object.go, Secure)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("secure"), str):
+            return SECRET_PLACEHOLDER, True
+        items = {key: decrypted(child) for key, child in value.items()}
+        return {key: plain for key, (plain, _) in items.items()}, any(secure for _, secure in items.values())
+    if isinstance(value, list):
+        children = [decrypted(child) for child in value]
+        return [plain for plain, _ in children], any(secure for _, secure in children)
+    return value, False
 
 
 class _Mocks(pulumi_mocks.Mocks):
@@ -222,12 +273,16 @@ def run_program(program: Callable[[], object], stack: str = "test", config: Mapp
     flat: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (config or {}).items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        plain, secure = decrypted(value)
+        if secure:
             secret_keys.append(key)
-            value = SECRET_PLACEHOLDER
-        flat[key] = value if isinstance(value, str) else json.dumps(value)
+        flat[key] = plain if isinstance(plain, str) else json.dumps(_as_go_json(plain))
 
     pulumi_settings.ROOT.set(None)
+    # A run that failed part-way leaves its queued registrations and outputs behind; the SDK's own
+    # `pulumi.runtime.test` clears them before each run (pulumi/runtime/mocks.py).
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
     monitor = _RecordingMonitor(_Mocks())
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     set_all_config(flat, secret_keys=secret_keys)

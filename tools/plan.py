@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from tools.checks import (
 from tools.crd_check import custom_resource_errors, is_custom_resource
 from tools.mock_run import (
     PROJECT_DIR,
+    SECRET_PLACEHOLDER,
     ProgramFailed,
     RegisteredResource,
     StackFileError,
@@ -57,28 +59,37 @@ _SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def masked(value: Any) -> Any:
-    """The value with every secret shown as [secret] (and the wire's 2.0 shown as 2)."""
+def masked(value: Any, within_secret: bool = False) -> Any:
+    """The value with every secret shown as [secret] (and the wire's 2.0 shown as 2).
+
+    A secret inside an object (a `secure:` env value in a pod spec) makes the whole object secret
+    on the wire: the engine cannot mark one leaf. Such an object is shown with the stack's secrets
+    in it masked (offline, every config secret is SECRET_PLACEHOLDER), so the rest stays reviewable;
+    a placeholder outside any secret is left visible, as the leak it would be."""
     if is_secret(value):
+        inner = value.get("value")
+        return masked(inner, within_secret=True) if isinstance(inner, (dict, list)) else SECRET_SHOWN_AS
+    if within_secret and isinstance(value, str) and SECRET_PLACEHOLDER in value:
         return SECRET_SHOWN_AS
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: masked(v) for k, v in value.items()}
+        return {k: masked(v, within_secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [masked(v) for v in value]
+        return [masked(v, within_secret) for v in value]
     return value
 
 
 def _summary(resource: RegisteredResource) -> str:
     if resource.type.startswith("kubernetes:"):
-        metadata = resource.inputs.get("metadata") or {}
-        text = f"{resource.inputs.get('kind', '')} {metadata.get('name', resource.name)}"
-        spec = resource.inputs.get("spec") or {}
+        inputs = masked(resource.inputs)
+        metadata = inputs.get("metadata") or {}
+        text = f"{inputs.get('kind', '')} {metadata.get('name', resource.name)}"
+        spec = inputs.get("spec") or {}
         if resource.type == "kubernetes:apps/v1:StatefulSet":
             container = spec["template"]["spec"]["containers"][0]
-            limits = masked(container.get("resources", {}).get("limits", {}))
-            text += f"  replicas={masked(spec.get('replicas'))}  image={container['image']}  limits={limits}"
+            limits = container.get("resources", {}).get("limits", {})
+            text += f"  replicas={spec.get('replicas')}  image={container['image']}  limits={limits}"
         elif resource.type == "kubernetes:core/v1:Service":
             headless = spec.get("clusterIP") == "None"
             text += f"  type={'headless' if headless else spec.get('type') or 'ClusterIP'}"
@@ -201,10 +212,39 @@ def check(run: StackRun) -> tuple[list[str], list[str]]:
     return done, errors
 
 
+# The files the plan writes, `NN-<kind>-<name>.yaml`: the only ones it ever deletes.
+_PLAN_FILE = re.compile(r"[0-9]{2,}-[a-z0-9]+-[^/]+\.yaml")
+
+
+class OutFolderError(Exception):
+    """The --out folder cannot be used; the message says why."""
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse a folder the plan cannot write to, or one holding YAML it did not write: it replaces
+    its own manifests on every run, and `--out .` must never touch Pulumi.yaml or a stack file."""
+    if out.exists() and not out.is_dir():
+        raise OutFolderError(f"--out {out}: not a folder")
+    if out.is_dir():
+        try:
+            names = [p.name for p in out.iterdir()]
+        except OSError as error:
+            raise OutFolderError(f"--out {out}: cannot be read ({error.strerror})") from None
+        foreign = sorted(name for name in names if name.endswith((".yaml", ".yml")) and not _PLAN_FILE.fullmatch(name))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise OutFolderError(
+                f"--out {out}: the folder holds YAML the plan did not write ({shown}); the plan replaces "
+                "the manifests in its folder, so give it a folder of its own (default plan-out/<stack>)"
+            )
+
+
 def write_manifests(run: StackRun, out: Path) -> int:
+    check_out_folder(out)
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.yaml"):
-        old.unlink()
+    for old in out.iterdir():
+        if _PLAN_FILE.fullmatch(old.name) and old.is_file():
+            old.unlink()
     # Ordered by kind and name, not by registration (which follows the order Outputs resolve in).
     kubernetes = sorted((r for r in run.resources if r.type.startswith("kubernetes:")), key=lambda r: (r.type, r.name))
     for index, resource in enumerate(kubernetes):
@@ -217,8 +257,12 @@ def write_manifests(run: StackRun, out: Path) -> int:
 
 
 def _masked_like(wire: Any, plain: Any) -> Any:
-    """`plain` with [secret] wherever `wire` holds a secret."""
+    """`plain` with [secret] wherever `wire` holds a secret (inside a secret object: wherever it
+    holds one of the stack's secrets, as `masked` shows it)."""
     if is_secret(wire):
+        inner = wire.get("value")
+        if isinstance(inner, (dict, list)) and isinstance(plain, (dict, list)):
+            return masked(plain, within_secret=True)
         return SECRET_SHOWN_AS
     if isinstance(wire, dict) and isinstance(plain, dict):
         return {k: _masked_like(wire.get(k), v) for k, v in plain.items()}
@@ -241,12 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.stack and args.stack_option and args.stack != args.stack_option:
         parser.error(f"two stacks given: {args.stack!r} and -s {args.stack_option!r}")
     args.stack = args.stack_option or args.stack or "dev"
+    out = args.out or PROJECT_DIR / "plan-out" / args.stack
     try:
+        check_out_folder(out)
         config = stack_file_config(args.stack)
         for key in args.assume_secret:
             config.setdefault(f"{contract.PROJECT}:{key}", {"secure": "assumed-by-the-offline-plan"})
         run = run_stack(args.stack, config)
-    except (ProgramFailed, StackFileError) as error:
+    except (ProgramFailed, StackFileError, OutFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         if f"{contract.PROJECT}:apiKey: required" in str(error):
             print("(to plan before the key is set: --assume-secret apiKey)", file=sys.stderr)
@@ -262,8 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\nMIG capacity:")
     print("\n".join(capacity_view(run)))
 
-    out = args.out or PROJECT_DIR / "plan-out" / args.stack
-    count = write_manifests(run, out)
+    try:
+        count = write_manifests(run, out)
+    except (OutFolderError, OSError) as error:
+        print(f"error: cannot write the manifests to {out}: {error}", file=sys.stderr)
+        return 1
     # Relative to the project when inside it: the output is the same on every machine.
     shown = out.resolve().relative_to(PROJECT_DIR) if out.resolve().is_relative_to(PROJECT_DIR) else out
     print(f"\nKubernetes manifests: {count} written to {shown} (secrets masked)")
