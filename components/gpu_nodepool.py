@@ -84,26 +84,15 @@ class MigGpuNodepool(pulumi.ComponentResource):
 
         self.nodepool_id = nodepool.id
         self.instance_pool_id = nodepool.instance_pool_id
-        self.gpu_model = pulumi.Output.from_input(placement.family.gpu_model)
-        self.mig_profile = pulumi.Output.from_input(placement.profile.name)
-        self.slices_per_gpu = pulumi.Output.from_input(placement.profile.slices_per_gpu)
-        self.memory_per_slice_gb = pulumi.Output.from_input(placement.profile.memory_gb)
-        self.total_slices = pulumi.Output.from_input(placement.total_slices(args["size"]))
-        self.resource_name = pulumi.Output.from_input(placement.resource_name)
-        self.node_selector = pulumi.Output.from_input(placement.node_selector)
-        self.tolerations = pulumi.Output.from_input(placement.tolerations)
+        # The capacity and placement outputs both MIG pool components share (declared on the class).
+        placement_outputs = placement.outputs(args["size"])
+        for output, value in placement_outputs.items():
+            setattr(self, output, value)
         self.register_outputs(
             {
                 "nodepool_id": self.nodepool_id,
                 "instance_pool_id": self.instance_pool_id,
-                "gpu_model": self.gpu_model,
-                "mig_profile": self.mig_profile,
-                "slices_per_gpu": self.slices_per_gpu,
-                "memory_per_slice_gb": self.memory_per_slice_gb,
-                "total_slices": self.total_slices,
-                "resource_name": self.resource_name,
-                "node_selector": self.node_selector,
-                "tolerations": self.tolerations,
+                **placement_outputs,
             }
         )
 

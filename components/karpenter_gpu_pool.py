@@ -127,26 +127,15 @@ class KarpenterGpuPool(pulumi.ComponentResource):
         # The names, once the objects exist.
         self.node_class_name = node_class.id.apply(lambda _: name)
         self.node_pool_name = node_pool.id.apply(lambda _: name)
-        self.gpu_model = pulumi.Output.from_input(placement.family.gpu_model)
-        self.mig_profile = pulumi.Output.from_input(placement.profile.name)
-        self.slices_per_gpu = pulumi.Output.from_input(placement.profile.slices_per_gpu)
-        self.memory_per_slice_gb = pulumi.Output.from_input(placement.profile.memory_gb)
-        self.total_slices = pulumi.Output.from_input(placement.total_slices(max_nodes))
-        self.resource_name = pulumi.Output.from_input(placement.resource_name)
-        self.node_selector = pulumi.Output.from_input(placement.node_selector)
-        self.tolerations = pulumi.Output.from_input(placement.tolerations)
+        # The capacity and placement outputs both MIG pool components share (declared on the class).
+        placement_outputs = placement.outputs(max_nodes)
+        for output, value in placement_outputs.items():
+            setattr(self, output, value)
         self.register_outputs(
             {
                 "node_class_name": self.node_class_name,
                 "node_pool_name": self.node_pool_name,
-                "gpu_model": self.gpu_model,
-                "mig_profile": self.mig_profile,
-                "slices_per_gpu": self.slices_per_gpu,
-                "memory_per_slice_gb": self.memory_per_slice_gb,
-                "total_slices": self.total_slices,
-                "resource_name": self.resource_name,
-                "node_selector": self.node_selector,
-                "tolerations": self.tolerations,
+                **placement_outputs,
             }
         )
 

@@ -2,6 +2,7 @@
 (the fixed nodepool, Karpenter), so the model servers select either pool the same way."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -49,6 +50,20 @@ class MigPlacement:
     @property
     def tolerations(self) -> list[dict[str, str]]:
         return [{"key": contract.GPU_TAINT_KEY, "operator": "Exists", "effect": contract.GPU_TAINT_EFFECT}]
+
+    def outputs(self, nodes: int) -> dict[str, pulumi.Output[Any]]:
+        """The capacity and placement every MIG pool component outputs (same names, same values), so
+        a model server lands on either pool the same way."""
+        return {
+            "gpu_model": pulumi.Output.from_input(self.family.gpu_model),
+            "mig_profile": pulumi.Output.from_input(self.profile.name),
+            "slices_per_gpu": pulumi.Output.from_input(self.profile.slices_per_gpu),
+            "memory_per_slice_gb": pulumi.Output.from_input(self.profile.memory_gb),
+            "total_slices": pulumi.Output.from_input(self.total_slices(nodes)),
+            "resource_name": pulumi.Output.from_input(self.resource_name),
+            "node_selector": pulumi.Output.from_input(self.node_selector),
+            "tolerations": pulumi.Output.from_input(self.tolerations),
+        }
 
     def describe(self) -> str:
         return f"{self.family.gpu_model} GPUs cut into {self.profile.name} MIG slices"
